@@ -1,0 +1,1 @@
+"""Small models built from the kit's layers."""

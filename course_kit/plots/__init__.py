@@ -1,0 +1,1 @@
+"""The figures the notebooks ask for (matplotlib)."""

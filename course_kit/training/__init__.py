@@ -1,0 +1,1 @@
+"""Training loops, seeded multi-run experiments and gradient diagnostics."""
