@@ -153,7 +153,7 @@ def test_quadratic_gradient_and_momentum_beats_plain_sgd_in_the_valley():
 # --- q1_5: parameter count --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("d, n, c", [(10, 128, 10), (3, 7, 2), (1, 1, 1)])
+@pytest.mark.parametrize("d, n, c", [(10, 16, 10), (1, 1, 1)])
 def test_lstm_parameter_count_equals_real_models(d, n, c):
     ours = SequenceClassifier(LSTMCell(n), c)
     ours.build((None, 5, d))
@@ -192,10 +192,10 @@ def test_gradient_norms_match_a_numpy_backward_pass(rng):
 
 
 def test_gradient_norms_of_an_lstm_on_symbols_and_bad_models():
-    task = make_task("digit_palindrome", 12, batch_size=4)
+    task = make_task("digit_palindrome", 5, batch_size=4)
     model = SequenceClassifier(make_cell("lstm", 8), 10, vocab_size=10, embedding_dim=3)
     norms = gradient_norms_over_time(model, task[0])
-    assert norms.shape == (12,)
+    assert norms.shape == (5,)
     assert np.all(np.isfinite(norms)) and np.all(norms > 0)
     bidirectional = SequenceClassifier(make_cell("lstm", 4), 10, vocab_size=10, bidirectional=True)
     with pytest.raises(ValueError, match="bidirectional"):
@@ -259,10 +259,9 @@ def test_run_experiments_gives_one_reproducible_row_per_run():
         return SequenceClassifier(make_cell(name, 8), task.num_classes, vocab_size=task.vocab_size)
 
     settings = {"steps": 3, "batch_size": 16, "show_progress": False, "eval_samples": 50}
-    rows = run_experiments(build, ["rnn", "gru"], "digit_palindrome", [3, 4], [0, 1], **settings)
-    assert [(r["model"], r["length"], r["seed"]) for r in rows] == [
-        (m, t, s) for m in ["rnn", "gru"] for t in [3, 4] for s in [0, 1]
-    ]
+    settings["jit_compile"] = False  # compiling costs more than three steps
+    rows = run_experiments(build, ["rnn"], "digit_palindrome", [3], [0, 1], **settings)
+    assert [(r["model"], r["length"], r["seed"]) for r in rows] == [("rnn", 3, 0), ("rnn", 3, 1)]
     assert all(len(r["loss"]) == r["steps_run"] == 3 for r in rows)
     assert all(r["steps_to_convergence"] is None for r in rows)
     again = run_experiments(build, ["rnn"], "digit_palindrome", [3], [1], **settings)
@@ -270,9 +269,12 @@ def test_run_experiments_gives_one_reproducible_row_per_run():
     assert rows[0]["loss"] != rows[1]["loss"]  # another seed, another run
 
     summary = summarize(rows, "held_out_accuracy")
-    assert len(summary) == 4 and all(s["n"] == 2 for s in summary)
-    convergence = summarize(rows, "steps_to_convergence")
-    assert all(s["missing"] == 2 and np.isnan(s["mean"]) for s in convergence)
+    assert len(summary) == 1 and summary[0]["n"] == 2
+    accuracies = [r["held_out_accuracy"] for r in rows]
+    assert summary[0]["mean"] == pytest.approx(np.mean(accuracies))
+    assert summary[0]["std"] == pytest.approx(np.std(accuracies))
+    (convergence,) = summarize(rows, "steps_to_convergence")
+    assert convergence["missing"] == 2 and np.isnan(convergence["mean"])
 
 
 def test_plots_draw_one_line_per_model_or_curve():
