@@ -1,5 +1,5 @@
 """The recurrent cells against an independent float64 NumPy forward, Keras' own layers and
-finite differences, on whichever backend the session runs."""
+finite differences, on whichever backend the tests run on."""
 
 import keras
 import numpy as np
