@@ -1,1 +1,2 @@
 """Small models built from the kit's layers."""
+from course_kit.models.text import TextGenerationModel
