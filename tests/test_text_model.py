@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from course_kit.models import TextGenerationModel
-from course_kit.sampling import generate
+from course_kit.sampling import complete, generate
 from course_kit.training.text import make_text_model
 
 VOCABULARY = "abcdefgh ."
@@ -142,3 +142,21 @@ def test_bad_configuration_raises(kwargs, argument):
 def test_unknown_characters_are_named():
     with pytest.raises(ValueError, match="'z'"):
         _model().encode("abz")
+
+
+def test_the_bundled_grimms_model_beats_the_unigram_baseline():
+    from course_kit.data import load_corpus
+    from course_kit.models import load_pretrained_text_model
+    from course_kit.training.text import unigram_baseline
+
+    corpus = load_corpus("grimms")
+    model = load_pretrained_text_model("grimms")
+    assert list(model.vocabulary) == corpus.vocab
+    inputs, targets = corpus.validation_windows(30)
+    predictions = np.argmax(_numpy(model(inputs[:64])), axis=-1)
+    accuracy = np.mean(predictions == targets[:64])
+    assert accuracy > unigram_baseline(corpus)["accuracy"] + 0.2
+    assert complete(model, "Sleeping beauty is", 20, strategy="top_p", p=0.9).startswith("Sleep")
+    with pytest.raises(ValueError, match="no pretrained model"):
+        load_pretrained_text_model("moby_dick")
+

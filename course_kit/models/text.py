@@ -11,9 +11,12 @@ import keras
 import numpy as np
 from keras import layers
 
-__all__ = ["TextGenerationModel"]
+__all__ = ["PRETRAINED", "TextGenerationModel", "load_pretrained_text_model"]
 
 CELLS = ("keras", "course_kit")
+
+# Bundled checkpoints (no optimizer state), trained by scripts/train_text_checkpoint.sh.
+PRETRAINED = {"grimms": "grimms_lstm128.keras"}
 
 
 def _lstm_layer(cell, units, name):
@@ -199,3 +202,16 @@ class _CompiledStep:
         flat_states = [np.asarray(s, dtype="float32") for s in keras.tree.flatten(states)]
         logits, *new_flat_states = self.step_model.predict_on_batch([char_ids, *flat_states])
         return np.asarray(logits), keras.tree.pack_sequence_as(states, new_flat_states)
+
+
+def load_pretrained_text_model(book="grimms"):
+    """The bundled :class:`TextGenerationModel` trained on ``book`` (see :data:`PRETRAINED`).
+
+    The Grimms model has 2 LSTM layers of 128 units and a 64-dimensional embedding, trained
+    for 6,000 steps of 64 windows of 30 characters (about 15 minutes on a laptop CPU).
+    """
+    from course_kit.data.bundled import bundled_file
+
+    if book not in PRETRAINED:
+        raise ValueError(f"no pretrained model for book {book!r}; available: {sorted(PRETRAINED)}")
+    return keras.saving.load_model(bundled_file(PRETRAINED[book]), compile=False)
