@@ -374,6 +374,8 @@ def notebook(cells_by_id, answers=None):
         cells.append(graded_cell(source, graded_id))
     for graded_id, text in (answers or {}).items():
         cells.append(graded_cell(text, f"{graded_id}_answer", "markdown"))
+    for index, cell in enumerate(cells):
+        cell.id = f"cell-{index}"  # fixed ids keep the files identical from build to build
     return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}})
 
