@@ -31,7 +31,8 @@ def value_and_grad(fn, *args):
             for t in tensors:
                 tape.watch(t)
             value = fn(*tensors)
-        return value, tuple(tape.gradient(value, tensors))
+        grads = tape.gradient(value, tensors, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return value, tuple(grads)
     if backend == "jax":
         import jax
 
@@ -69,8 +70,8 @@ def variables_value_and_grad(fn, variables):
 
         with tf.GradientTape() as tape:
             value = fn()
-        grads = tape.gradient(value, variables)
-        return value, [ops.zeros(v.shape, v.dtype) if g is None else g for v, g in zip(variables, grads)]
+        grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return value, list(grads)
     if backend == "jax":
         import jax
 

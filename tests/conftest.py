@@ -24,5 +24,21 @@ def rng():
     return np.random.default_rng(1234)
 
 
+# CI runs the suite once per backend; tests marked ``backend_independent`` need to run only
+# once, in the run whose backend is COURSE_KIT_PRIMARY_BACKEND (unset: every run).
+PRIMARY_BACKEND = os.environ.get("COURSE_KIT_PRIMARY_BACKEND", BACKEND)
+
+
+def pytest_collection_modifyitems(config, items):
+    if PRIMARY_BACKEND == BACKEND:
+        return
+    skip = pytest.mark.skip(
+        reason=f"backend-independent: runs in the {PRIMARY_BACKEND} run (COURSE_KIT_PRIMARY_BACKEND)"
+    )
+    for item in items:
+        if "backend_independent" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config):
-    return f"keras {keras.__version__}, backend {BACKEND}"
+    return f"keras {keras.__version__}, backend {BACKEND}, primary backend {PRIMARY_BACKEND}"

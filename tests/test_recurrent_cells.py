@@ -54,7 +54,20 @@ CELLS = {
     "lstm": (
         LSTMCell,
         lstm_step,
-        ["W_gx", "W_gh", "b_g", "W_ix", "W_ih", "b_i", "W_fx", "W_fh", "b_f", "W_ox", "W_oh", "b_o"],
+        [
+            "W_gx",
+            "W_gh",
+            "b_g",
+            "W_ix",
+            "W_ih",
+            "b_i",
+            "W_fx",
+            "W_fh",
+            "b_f",
+            "W_ox",
+            "W_oh",
+            "b_o",
+        ],
     ),
     "peephole": (
         PeepholeLSTMCell,

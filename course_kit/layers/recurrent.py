@@ -23,7 +23,7 @@ Conventions shared by all cells (the contract the notebooks and the grader rely 
 import keras
 from keras import ops
 
-__all__ = ["VanillaRNNCell", "LSTMCell", "PeepholeLSTMCell", "GRUCell"]
+__all__ = ["GRUCell", "LSTMCell", "PeepholeLSTMCell", "VanillaRNNCell"]
 
 
 class _RecurrentCell(keras.layers.Layer):
@@ -115,9 +115,7 @@ class _RecurrentCell(keras.layers.Layer):
             {
                 "units": self.units,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(
-                    self.recurrent_initializer
-                ),
+                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
@@ -182,9 +180,9 @@ class LSTMCell(_RecurrentCell):
 
     Weights (input-major): ``W_gx, W_ix, W_fx, W_ox`` of shape ``(input_dim, units)``;
     ``W_gh, W_ih, W_fh, W_oh`` of shape ``(units, units)``; ``b_g, b_i, b_f, b_o`` of shape
-    ``(units,)``. Each is an attribute with that name. The step computes all four gates with
-    one matrix product per operand over the per-gate weights placed side by side (same
-    arithmetic, fewer and larger products).
+    ``(units,)``. Each is an attribute with that name. Each gate is its own pair of matrix
+    products: concatenating the four kernels inside the step (one larger product) measured
+    slower on TensorFlow and JAX on CPU.
 
     Args:
         units: positive int, size of ``h`` and ``c``.
@@ -214,16 +212,10 @@ class LSTMCell(_RecurrentCell):
 
     def call(self, inputs, states):
         h_prev, c_prev = self._check_step(inputs, states)
-        W_x = ops.concatenate([self.W_gx, self.W_ix, self.W_fx, self.W_ox], axis=1)
-        W_h = ops.concatenate([self.W_gh, self.W_ih, self.W_fh, self.W_oh], axis=1)
-        b = ops.concatenate([self.b_g, self.b_i, self.b_f, self.b_o], axis=0)
-        pre_g, pre_i, pre_f, pre_o = ops.split(
-            ops.matmul(inputs, W_x) + ops.matmul(h_prev, W_h) + b, 4, axis=-1
-        )
-        g = ops.tanh(pre_g)
-        i = ops.sigmoid(pre_i)
-        f = ops.sigmoid(pre_f)
-        o = ops.sigmoid(pre_o)
+        g = ops.tanh(ops.matmul(inputs, self.W_gx) + ops.matmul(h_prev, self.W_gh) + self.b_g)
+        i = ops.sigmoid(ops.matmul(inputs, self.W_ix) + ops.matmul(h_prev, self.W_ih) + self.b_i)
+        f = ops.sigmoid(ops.matmul(inputs, self.W_fx) + ops.matmul(h_prev, self.W_fh) + self.b_f)
+        o = ops.sigmoid(ops.matmul(inputs, self.W_ox) + ops.matmul(h_prev, self.W_oh) + self.b_o)
         c = g * i + c_prev * f
         h = ops.tanh(c) * o
         return h, [h, c]
@@ -274,13 +266,10 @@ class PeepholeLSTMCell(_RecurrentCell):
 
     def call(self, inputs, states):
         _, c_prev = self._check_step(inputs, states)
-        W_x = ops.concatenate([self.W_fx, self.W_ix, self.W_ox, self.W_cx], axis=1)
-        W_c = ops.concatenate([self.W_fh, self.W_ih, self.W_oh], axis=1)
-        b = ops.concatenate([self.b_f, self.b_i, self.b_o, self.b_c], axis=0)
-        from_x = ops.matmul(inputs, W_x) + b
-        pre_fio, pre_cell = from_x[:, : 3 * self.units], from_x[:, 3 * self.units :]
-        f, i, o = ops.split(ops.sigmoid(pre_fio + ops.matmul(c_prev, W_c)), 3, axis=-1)
-        c = ops.sigmoid(pre_cell) * i + c_prev * f
+        f = ops.sigmoid(ops.matmul(inputs, self.W_fx) + ops.matmul(c_prev, self.W_fh) + self.b_f)
+        i = ops.sigmoid(ops.matmul(inputs, self.W_ix) + ops.matmul(c_prev, self.W_ih) + self.b_i)
+        o = ops.sigmoid(ops.matmul(inputs, self.W_ox) + ops.matmul(c_prev, self.W_oh) + self.b_o)
+        c = ops.sigmoid(ops.matmul(inputs, self.W_cx) + self.b_c) * i + c_prev * f
         h = ops.tanh(c) * o
         return h, [h, c]
 
@@ -336,12 +325,10 @@ class GRUCell(_RecurrentCell):
 
     def call(self, inputs, states):
         (h_prev,) = self._check_step(inputs, states)
-        W_x = ops.concatenate([self.W_zx, self.W_rx, self.W_x], axis=1)
-        W_gates_h = ops.concatenate([self.W_zh, self.W_rh], axis=1)
-        b = ops.concatenate([self.b_z, self.b_r, self.b], axis=0)
-        from_x = ops.matmul(inputs, W_x) + b
-        pre_gates, pre_candidate = from_x[:, : 2 * self.units], from_x[:, 2 * self.units :]
-        z, r = ops.split(ops.sigmoid(pre_gates + ops.matmul(h_prev, W_gates_h)), 2, axis=-1)
-        candidate = ops.tanh(pre_candidate + ops.matmul(r * h_prev, self.W_h))
+        z = ops.sigmoid(ops.matmul(inputs, self.W_zx) + ops.matmul(h_prev, self.W_zh) + self.b_z)
+        r = ops.sigmoid(ops.matmul(inputs, self.W_rx) + ops.matmul(h_prev, self.W_rh) + self.b_r)
+        candidate = ops.tanh(
+            ops.matmul(inputs, self.W_x) + ops.matmul(r * h_prev, self.W_h) + self.b
+        )
         h = (1.0 - z) * h_prev + z * candidate
         return h, [h]
