@@ -49,6 +49,7 @@ class GraphLayer(keras.layers.Layer):
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, (list, tuple)) and len(inputs) == 2:
             features, graph = inputs
+            _check_features_rank(features, self.name)
             if sp.issparse(graph) or (
                 isinstance(graph, np.ndarray) and not _looks_like_edge_index(graph.shape, graph.dtype)
             ):
@@ -163,11 +164,7 @@ def split_graph_inputs(inputs, layer_name):
             + (f" of length {len(inputs)}" if isinstance(inputs, (list, tuple)) else "")
         )
     features, graph = inputs
-    if len(features.shape) != 2:
-        raise ValueError(
-            f"{layer_name}: features must have rank 2 (num_nodes, num_features); got shape "
-            f"{tuple(features.shape)}"
-        )
+    _check_features_rank(features, layer_name)
     num_nodes = features.shape[0]
     if _is_edge_pair(graph):
         edge_index, edge_weight = graph
@@ -287,6 +284,14 @@ def _to_numpy(graph, name):
             "known (eager call). Inside a compiled model pass the pair from "
             "graph_inputs(adjacency) = (edge_index, edge_weight) as model inputs."
         ) from error
+
+
+def _check_features_rank(features, layer_name):
+    if len(np.shape(features) if not hasattr(features, "shape") else features.shape) != 2:
+        raise ValueError(
+            f"{layer_name}: features must have rank 2 (num_nodes, num_features); got shape "
+            f"{tuple(np.shape(features))}"
+        )
 
 
 def _check_adjacency_shape(shape, num_nodes):
