@@ -88,7 +88,7 @@ def _reference_bptt(x, y, W_hx, W_hh, b_h, W_ph, b_p):
 
 
 def _reference_gradient_norms(cell, x, y, W_ph, b_p):
-    """Norm of dL/dh_t for every t, by autodiff through a zero perturbation of each h_t."""
+    """Norm of dL/dh_t for every t, by autodiff through a zero added to each h_t."""
     import keras
     from keras import ops
 
@@ -97,11 +97,11 @@ def _reference_gradient_norms(cell, x, y, W_ph, b_p):
     batch, steps, _ = x.shape
     units = W_ph.shape[0]
 
-    def loss(perturbation):
+    def loss(shift):
         h = ops.zeros((batch, units), dtype=keras.config.floatx())
         for t in range(steps):
             h, _ = cell(x[:, t], [h])
-            h = h + perturbation[t]
+            h = h + shift[t]
         logits = ops.matmul(h, W_ph) + b_p
         return ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
@@ -140,17 +140,57 @@ def _keras_optimizer_trajectories(param, grads, learning_rate):
 
 
 def _example_graph_reference():
-    import networkx as nx
-
     from course_kit.data import example_graph
+    from course_kit.graphs import propagation_steps, self_loop_adjacency
 
     expected = {}
     for name in ("fall2019", "2020"):
         graph = example_graph(name)
-        adjacency = nx.to_numpy_array(graph, nodelist=list(graph.nodes), dtype=np.int64)
-        expected[f"a_plus_i_{name}"] = adjacency + np.eye(len(graph), dtype=np.int64)
-        expected[f"updates_{name}"] = np.array(nx.shortest_path_length(graph, "C", "E"))
+        expected[f"a_plus_i_{name}"] = self_loop_adjacency(graph)
+        expected[f"updates_{name}"] = np.array(propagation_steps(graph, "C", "E"))
     return expected
+
+
+def _graph_inputs(rng, weights):
+    from course_kit.data import example_graph
+    import networkx as nx
+
+    adjacency = nx.to_numpy_array(example_graph("fall2019"), dtype=np.float64)
+    return {"features": rng.normal(size=(6, 4)), "adjacency": adjacency,
+            "edge_index": np.stack(np.nonzero(adjacency.T)).astype(np.int64),
+            "channels": np.array(3), "readout": rng.normal(size=(6, 3)),
+            **_weights(rng, weights)}
+
+
+def _reference_gat(inputs):
+    """The kit's one-head GATConv with these weights; attention scattered into (N, N).
+
+    On the torch backend the kit's GATConv does not run in float64 (a float32/float64 mix in
+    its attention scores), so there the reference is computed in float32.
+    """
+    import keras
+    from keras import ops
+
+    from course_kit.layers import GATConv, add_self_loops, graph_inputs
+
+    dtype = "float32" if keras.backend.backend() == "torch" else "float64"
+    layer = GATConv(3, attn_heads=1, dropout_rate=0.0, return_attn_coef=True, dtype=dtype)
+    features, adjacency = inputs["features"], inputs["adjacency"]
+    layer([features, adjacency])
+    layer.kernel.assign(inputs["w_kernel"][:, None, :])
+    layer.attn_kernel_self.assign(inputs["w_attn_kernel_self"][:, None, :])
+    layer.attn_kernel_neighs.assign(inputs["w_attn_kernel_neighs"][:, None, :])
+    layer.bias.assign(inputs["w_bias"])
+    output, coefficients = layer([features, adjacency])
+    edge_index, edge_weight = graph_inputs(adjacency)
+    edge_index, _ = add_self_loops(ops.convert_to_tensor(edge_index),
+                                   ops.convert_to_tensor(edge_weight), len(adjacency))
+    sources, targets = ops.convert_to_numpy(edge_index)
+    attention = np.zeros_like(adjacency)
+    attention[targets, sources] = ops.convert_to_numpy(coefficients)[:, 0]
+    shapes = [(4, 3), (3, 1), (3, 1), (3, 0)]
+    return {"weight_shapes": np.array(shapes), "outputs": ops.convert_to_numpy(output),
+            "attention": attention}
 
 
 def compute(qid: str) -> tuple[dict, dict]:
@@ -201,6 +241,16 @@ def compute(qid: str) -> tuple[dict, dict]:
                                        "W_ph": (6, 3), "b_p": (3,)})}
             expected = probes.PROBES["gradient_norms"](
                 {"gradient_norms_over_time": _reference_gradient_norms}, probes.Context(inputs))
+        elif question.probe == "gcn":
+            from course_kit.layers import GCNConv, gcn_normalize
+
+            inputs = _graph_inputs(rng, {"kernel": (4, 3), "bias": (3,)})
+            expected = probes.PROBES["gcn"]({"GCNConv": GCNConv, "gcn_normalize": gcn_normalize},
+                                            probes.Context(inputs))
+        elif question.probe == "gat":
+            inputs = _graph_inputs(rng, {"kernel": (4, 3), "attn_kernel_self": (3, 1),
+                                         "attn_kernel_neighs": (3, 1), "bias": (3,)})
+            expected = _reference_gat(inputs)
         elif question.probe == "example_graphs":
             inputs = {}
             expected = _example_graph_reference()

@@ -25,7 +25,8 @@ NOTEBOOKS = {
 
 # What an implementation question may not use: the kit's own answers and Keras' built-in
 # recurrent and dense layers (a dotted prefix matches a module, a class or anything inside).
-KIT_ANSWERS = ("course_kit.layers", "course_kit.models", "course_kit.sampling", "course_kit.training")
+KIT_ANSWERS = ("course_kit.layers", "course_kit.models", "course_kit.sampling",
+               "course_kit.training", "course_kit.graphs")
 KERAS_RECURRENT = ("keras.layers.SimpleRNNCell", "keras.layers.SimpleRNN", "keras.layers.LSTMCell",
                    "keras.layers.LSTM", "keras.layers.GRUCell", "keras.layers.GRU",
                    "keras.layers.RNN", "keras.layers.Dense")
@@ -164,7 +165,8 @@ QUESTIONS: dict[str, Question] = {
                 Check("Adam, step by step", 2, "adam", rtol=1e-5, atol=1e-6),
             ),
             rubric=(RubricItem("why adaptive and momentum methods beat plain SGD", 3),),
-            probe="optimizers", forbidden=("keras.optimizers", "torch.optim", "optax"),
+            probe="optimizers",
+            forbidden=KIT_ANSWERS + ("keras.optimizers", "torch.optim", "optax"),
         ),
         Question(
             "q1_5", "LSTM gates and parameter count", 1,
@@ -219,6 +221,14 @@ QUESTIONS: dict[str, Question] = {
                  rubric=(RubricItem("beam search / top-k samples compared with greedy", 2),)),
         Question(
             "q3_1", "GCN layer", 3,
+            checks=(
+                Check("gcn_normalize: D^-1/2 (A+I) D^-1/2", 2, "normalized", rtol=1e-6, atol=1e-8),
+                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
+                Check("outputs with a dense adjacency", 2, "outputs_dense"),
+                Check("outputs with a sparse edge index", 2, "outputs_sparse"),
+                Check("gradients with respect to the weights", 1, "gradients"),
+            ),
+            probe="gcn", forbidden=KIT_ANSWERS + KERAS_GRAPH,
             rubric=(
                 RubricItem("message passing explained in terms of A_hat", 2),
                 RubricItem("one drawback and a remedy", 2),
@@ -236,6 +246,12 @@ QUESTIONS: dict[str, Question] = {
         ),
         Question(
             "q3_3", "Graph attention (GAT) layer", 3,
+            checks=(
+                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
+                Check("outputs", 3, "outputs"),
+                Check("attention: softmax over each neighbourhood", 2, "attention"),
+            ),
+            probe="gat", forbidden=KIT_ANSWERS + KERAS_GRAPH,
             rubric=(RubricItem("the attention update written as a formula", 2),),
         ),
         Question("q3_4", "Applications of graph neural networks", 3,

@@ -8,10 +8,13 @@ from grader import references
 # The recurrent-cell and autodiff references are float64; other backends' float64 kernels
 # may differ in the last bits, nothing more.
 RTOL, ATOL = 1e-9, 1e-12
+# Computed in float32 on torch (see grader.references._reference_gat).
+FLOAT32_ON_TORCH = {"q3_3"}
 
 
 @pytest.mark.parametrize("qid", references.recordable())
-def test_stored_reference_equals_library(qid):
+def test_stored_reference_equals_library(qid, backend):
+    rtol, atol = (1e-5, 1e-6) if backend == "torch" and qid in FLOAT32_ON_TORCH else (RTOL, ATOL)
     stored_inputs, stored_expected = references.load(qid)
     inputs, expected = references.compute(qid)
     assert sorted(stored_inputs) == sorted(inputs)
@@ -19,7 +22,7 @@ def test_stored_reference_equals_library(qid):
         np.testing.assert_array_equal(stored_inputs[name], inputs[name], err_msg=f"input {name}")
     assert sorted(stored_expected) == sorted(expected)
     for name in expected:
-        np.testing.assert_allclose(stored_expected[name], expected[name], rtol=RTOL, atol=ATOL,
+        np.testing.assert_allclose(stored_expected[name], expected[name], rtol=rtol, atol=atol,
                                    err_msg=f"{qid}: expected {name} changed; run "
                                            "`python -m grader record` if the change is intended")
 

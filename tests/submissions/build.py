@@ -98,21 +98,36 @@ OPTIMIZERS = '''
 import numpy as np
 
 
-def momentum_step(param, grad, velocity, learning_rate, momentum):
-    velocity = momentum * velocity - learning_rate * grad
-    return param + velocity, velocity
+class SGD:
+    def __init__(self, learning_rate=0.01, momentum=0.0):
+        self.learning_rate, self.momentum, self.velocity = learning_rate, momentum, 0.0
+
+    def step(self, weights, gradients):
+        self.velocity = self.momentum * self.velocity - self.learning_rate * gradients
+        return weights + self.velocity
 
 
-def rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon):
-    mean_square = rho * mean_square + (1 - rho) * grad**2
-    return param - learning_rate * grad / (np.sqrt(mean_square) + epsilon), mean_square
+class RMSProp:
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+        self.learning_rate, self.rho, self.epsilon, self.mean_square = learning_rate, rho, epsilon, 0.0
+
+    def step(self, weights, gradients):
+        self.mean_square = self.rho * self.mean_square + (1 - self.rho) * gradients**2
+        return weights - self.learning_rate * gradients / (np.sqrt(self.mean_square) + self.epsilon)
 
 
-def adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon):
-    m = beta_1 * m + (1 - beta_1) * grad
-    v = beta_2 * v + (1 - beta_2) * grad**2
-    m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
-    return param - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon), m, v
+class Adam:
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.learning_rate, self.beta_1, self.beta_2, self.epsilon = learning_rate, beta_1, beta_2, epsilon
+        self.m = self.v = 0.0
+        self.t = 0
+
+    def step(self, weights, gradients):
+        self.t += 1
+        self.m = self.beta_1 * self.m + (1 - self.beta_1) * gradients
+        self.v = self.beta_2 * self.v + (1 - self.beta_2) * gradients**2
+        m_hat, v_hat = self.m / (1 - self.beta_1**self.t), self.v / (1 - self.beta_2**self.t)
+        return weights - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
 '''
 
 COUNT = '''
@@ -258,6 +273,69 @@ def updates_between(graph, source, target):
     raise ValueError(f"{target} cannot be reached from {source}")
 '''
 
+GCN = '''
+import keras
+import numpy as np
+from keras import ops
+
+
+def gcn_normalize(adjacency):
+    a = np.asarray(adjacency, dtype=float) + np.eye(len(adjacency))
+    scale = 1.0 / np.sqrt(a.sum(axis=1))
+    return a * scale[:, None] * scale[None, :]
+
+
+class GCNConv(keras.layers.Layer):
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[0][-1], self.channels), name="kernel")
+        self.bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        features, graph = inputs
+        n = ops.shape(features)[0]
+        if "int" in keras.backend.standardize_dtype(graph.dtype):
+            # an edge index: row 0 sources, row 1 targets, A[target, source] = 1
+            pairs = ops.stack([graph[1], graph[0]], axis=1)
+            graph = ops.scatter(pairs, ops.ones((ops.shape(pairs)[0],), features.dtype), (n, n))
+        a = graph + ops.eye(n, dtype=features.dtype)
+        scale = 1.0 / ops.sqrt(ops.sum(a, axis=1))
+        a_hat = a * scale[:, None] * scale[None, :]
+        return ops.matmul(a_hat, ops.matmul(features, self.kernel)) + self.bias
+'''
+
+GAT = '''
+import keras
+from keras import ops
+
+
+class GATConv(keras.layers.Layer):
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def build(self, input_shape):
+        c = self.channels
+        self.kernel = self.add_weight(shape=(input_shape[0][-1], c), name="kernel")
+        self.attn_kernel_self = self.add_weight(shape=(c, 1), name="attn_kernel_self")
+        self.attn_kernel_neighs = self.add_weight(shape=(c, 1), name="attn_kernel_neighs")
+        self.bias = self.add_weight(shape=(c,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        features, adjacency = inputs
+        z = ops.matmul(features, self.kernel)
+        scores = (ops.matmul(z, self.attn_kernel_self)
+                  + ops.transpose(ops.matmul(z, self.attn_kernel_neighs)))  # e[i, j]
+        scores = ops.leaky_relu(scores, negative_slope=0.2)
+        neighbours = (adjacency + ops.eye(ops.shape(features)[0], dtype=features.dtype)) > 0
+        alpha = ops.softmax(ops.where(neighbours, scores, -1e9), axis=-1)
+        alpha = ops.where(neighbours, alpha, 0.0)
+        return ops.matmul(alpha, z) + self.bias, alpha
+'''
+
 ANSWERS = {
     "q1_1": "dL/dW_ph uses only h_T; dL/dW_hh sums over every earlier step through the chain "
             "of Jacobians W_hh^T diag(1 - h_k^2), which shrinks or grows geometrically.",
@@ -268,7 +346,7 @@ ANSWERS = {
 REFERENCE_CELLS = {
     1: {"q1_1": BPTT, "q1_2": RNN_CELL, "q1_3": PALINDROME, "q1_4": OPTIMIZERS, "q1_5": COUNT,
         "q1_6": LSTM_CELL, "q1_7": GRADIENT_NORMS, "q1_9": PEEPHOLE_GRU},
-    3: {"q3_2": EXAMPLE_GRAPHS},
+    3: {"q3_1": GCN, "q3_2": EXAMPLE_GRAPHS, "q3_3": GAT},
 }
 
 # ----------------------------------------------------------------- broken and cheating cells
@@ -399,7 +477,7 @@ def outputs():
     reference_folder(SAMPLES / "reference_solution")
     reference_folder(SAMPLES / "forgot_the_tanh",
                      replace={"q1_6": LSTM_CELL.replace("h = ops.tanh(c) * o", "h = c * o")})
-    reference_folder(SAMPLES / "only_part_one", drop=("q3_2",))
+    reference_folder(SAMPLES / "only_part_one", drop=("q3_1", "q3_2", "q3_3"))
     reference_folder(SAMPLES / "borrowed_the_kit",
                      replace={"q1_2": "from course_kit.layers import VanillaRNNCell\n"})
     texts = {path: notebook_text(nb) for path, nb in files.items()}
