@@ -320,6 +320,106 @@ def probe_example_graphs(namespace, context):
     return results
 
 
+# ---------------------------------------------------------------- text generation
+
+
+class ToyCharModel:
+    """A fixed character-level RNN in NumPy, handed to the students' samplers.
+
+    ``initial_state(batch)`` returns zeros ``(batch, units)``; ``step(tokens, state)`` takes
+    int tokens ``(batch,)`` and returns ``(logits (batch, vocab_size), new_state)``:
+    ``state' = tanh(E[tokens] + state W)``, ``logits = state' V``.
+    """
+
+    def __init__(self, embedding, recurrent, readout):
+        self.embedding, self.recurrent, self.readout = embedding, recurrent, readout
+        self.vocab_size = readout.shape[1]
+
+    @classmethod
+    def from_inputs(cls, context):
+        return cls(*(np.asarray(context[f"model_{k}"], np.float64)
+                     for k in ("embedding", "recurrent", "readout")))
+
+    def initial_state(self, batch=1):
+        return np.zeros((batch, self.recurrent.shape[0]))
+
+    def step(self, tokens, state):
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        state = np.tanh(self.embedding[tokens] + np.asarray(state) @ self.recurrent)
+        return state @ self.readout, state
+
+
+def _ids(value):
+    return np.asarray(value, dtype=np.int64).reshape(-1)
+
+
+def probe_text_model(namespace, context):
+    """Contract: ``build_text_model(vocab_size, units)`` returns a Keras model mapping int
+    ids ``(batch, T)`` to logits ``(batch, T, vocab_size)`` (embedding, two LSTM layers,
+    dense). Returns the logits' shape on a fixed batch."""
+    build = student_object(namespace, "build_text_model", "function")
+    model = build(int(context["vocab_size"]), 16)
+    context.inspect(model)
+    logits = model(ops.convert_to_tensor(np.asarray(context["ids"], dtype=np.int32)))
+    return {"logits_shape": np.array(logits.shape, dtype=np.int64)}
+
+
+def probe_greedy(namespace, context):
+    """Contract: ``greedy_sample(model, first_token, length)`` returns ``length`` token ids
+    starting with ``first_token``, each next token the argmax of ``model.step`` (see
+    :class:`ToyCharModel`), keeping the recurrent state between characters. Called twice to
+    check that it is deterministic."""
+    sample = student_object(namespace, "greedy_sample", "function")
+    model = ToyCharModel.from_inputs(context)
+    results = {}
+    for length in np.asarray(context["lengths"]):
+        first = [_ids(sample(model, int(context["first_token"]), int(length))) for _ in range(2)]
+        if not np.array_equal(first[0], first[1]):
+            context.notes.append(f"greedy_sample gave two different results for length {length}")
+            first[0] = np.full_like(first[0], -1)
+        results[f"greedy_{length}"] = first[0]
+    return results
+
+
+def probe_temperature(namespace, context):
+    """Contract: ``sample_temperature(logits, tau, rng)`` draws one index from
+    ``exp(tau * logits) / sum exp(tau * logits)`` (the assignment's convention: tau
+    multiplies the logits) with the NumPy generator ``rng``. Returns the counts of many draws
+    per tau; the grader tests them against the formula."""
+    sample = student_object(namespace, "sample_temperature", "function")
+    logits = np.asarray(context["logits"], dtype=np.float64)
+    draws = int(context["draws"])
+    results = {}
+    for tau in np.asarray(context["taus"]):
+        rng = np.random.default_rng(int(context["seed"]))
+        picks = np.array([int(sample(logits, float(tau), rng)) for _ in range(draws)])
+        if picks.min() < 0 or picks.max() >= len(logits):
+            raise ContractError(f"sample_temperature returned an index outside 0..{len(logits) - 1}")
+        results[f"counts_{tau:g}"] = np.bincount(picks, minlength=len(logits)).astype(np.int64)
+    return results
+
+
+def probe_completion(namespace, context):
+    """Contract: ``complete(model, prompt, length)`` feeds the prompt ids through
+    ``model.step`` to warm the state, then appends ``length`` greedy tokens; returns prompt
+    plus continuation as one id sequence."""
+    complete = student_object(namespace, "complete", "function")
+    model = ToyCharModel.from_inputs(context)
+    prompt = _ids(context["prompt"])
+    return {"completion": _ids(complete(model, prompt.copy(), int(context["length"])))}
+
+
+def probe_beam_search(namespace, context):
+    """Contract: ``beam_search(model, first_token, length, beam_width)`` returns the
+    ``length``-token sequence starting with ``first_token`` with the highest total
+    log-probability it finds (``model.step`` as in :class:`ToyCharModel`). With a beam as
+    wide as the vocabulary on this small model it must find the brute-force optimum."""
+    search = student_object(namespace, "beam_search", "function")
+    model = ToyCharModel.from_inputs(context)
+    return {"beam": _ids(search(model, int(context["first_token"]), int(context["length"]),
+                                int(context["beam_width"])))}
+
+
 def _graph_layer(namespace, context, class_name, weight_names):
     """Build the student's graph layer on the recorded features; check and set its weights."""
     cls = student_object(namespace, class_name, "class")

@@ -193,6 +193,40 @@ def _reference_gat(inputs):
             "attention": attention}
 
 
+def _toy_model_inputs(rng, vocab_size=5, units=6):
+    return {"model_embedding": rng.normal(0, 1.0, size=(vocab_size, units)),
+            "model_recurrent": rng.normal(0, 0.6, size=(units, units)),
+            "model_readout": rng.normal(0, 1.5, size=(units, vocab_size))}
+
+
+def _greedy(model, tokens, length):
+    """Warm the state on ``tokens`` (all but the last produce no output), then extend greedily."""
+    state = model.initial_state()
+    sequence = list(tokens)
+    for token in sequence[:-1]:
+        _, state = model.step([token], state)
+    while len(sequence) < length:
+        logits, state = model.step([sequence[-1]], state)
+        sequence.append(int(np.argmax(logits[0])))
+    return np.array(sequence[:length], dtype=np.int64)
+
+
+def _brute_force_best(model, first, length):
+    """The highest log-probability sequence of ``length`` tokens starting with ``first``."""
+    import itertools
+
+    best, best_score = None, -np.inf
+    for tail in itertools.product(range(model.vocab_size), repeat=length - 1):
+        sequence, state, score = (first, *tail), model.initial_state(), 0.0
+        for current, following in zip(sequence, sequence[1:]):
+            logits, state = model.step([current], state)
+            log_probs = logits[0] - np.log(np.exp(logits[0] - logits[0].max()).sum()) - logits[0].max()
+            score += log_probs[following]
+        if score > best_score:
+            best, best_score = sequence, score
+    return np.array(best, dtype=np.int64)
+
+
 def compute(qid: str) -> tuple[dict, dict]:
     """``(inputs, expected)`` for question ``qid``, computed now from the kit.
 
@@ -251,6 +285,30 @@ def compute(qid: str) -> tuple[dict, dict]:
             inputs = _graph_inputs(rng, {"kernel": (4, 3), "attn_kernel_self": (3, 1),
                                          "attn_kernel_neighs": (3, 1), "bias": (3,)})
             expected = _reference_gat(inputs)
+        elif question.probe == "text_model":
+            inputs = {"vocab_size": np.array(7), "ids": rng.integers(0, 7, size=(2, 9))}
+            expected = {"logits_shape": np.array([2, 9, 7])}
+        elif question.probe in ("greedy", "completion", "beam_search"):
+            inputs = _toy_model_inputs(rng)
+            model = probes.ToyCharModel.from_inputs(probes.Context(inputs))
+            if question.probe == "greedy":
+                inputs.update(first_token=np.array(2), lengths=np.array([5, 40]))
+                expected = {f"greedy_{n}": _greedy(model, [2], n) for n in (5, 40)}
+            elif question.probe == "completion":
+                inputs.update(prompt=np.array([1, 4, 0, 3]), length=np.array(12))
+                expected = {"completion": _greedy(model, [1, 4, 0, 3], 16)}
+            else:
+                inputs.update(first_token=np.array(1), length=np.array(5),
+                              beam_width=np.array(5**4))
+                expected = {"beam": _brute_force_best(model, 1, 5)}
+        elif question.probe == "temperature":
+            logits = np.array([1.0, 0.2, -0.5, 2.0, 0.0])
+            inputs = {"logits": logits, "taus": np.array([0.5, 1.0, 2.0]), "draws": np.array(20000),
+                      "seed": np.array(7)}
+            expected = {}
+            for tau in (0.5, 1.0, 2.0):
+                weights = np.exp(tau * logits - np.max(tau * logits))
+                expected[f"probabilities_{tau:g}"] = weights / weights.sum()
         elif question.probe == "example_graphs":
             inputs = {}
             expected = _example_graph_reference()

@@ -38,9 +38,11 @@ class Check:
     """One automatic check: compares the probe's array ``output`` with the reference.
 
     ``kind`` is ``"allclose"`` (shape, then ``|student - ref| <= atol + rtol * |ref|``),
-    ``"equal"`` (exact, for integers and booleans) or ``"accuracy"`` (the output holds
+    ``"equal"`` (exact, for integers and booleans), ``"accuracy"`` (the output holds
     predicted labels; the reference holds the true labels, which never leave the grader; it
-    passes when the accuracy reaches ``threshold``).
+    passes when the accuracy reaches ``threshold``) or ``"distribution"`` (the output holds
+    counts of random draws, the reference the probabilities; it passes when their total
+    variation distance is at most ``threshold``).
     """
 
     name: str
@@ -202,23 +204,49 @@ QUESTIONS: dict[str, Question] = {
         ),
         Question(
             "q2_1", "Character-level text model", 2,
+            checks=(Check("logits shape (batch, T, vocab)", 2, "logits_shape", kind="equal"),),
             rubric=(
                 RubricItem("model trained; loss and accuracy curves", 3),
                 RubricItem("hyperparameters justified", 2),
             ),
+            probe="text_model", forbidden=KIT_ANSWERS,
         ),
         Question(
             "q2_2", "Greedy generation", 2,
+            checks=(
+                Check("greedy sample shorter than T, deterministic", 1, "greedy_5", kind="equal"),
+                Check("greedy sample longer than T, deterministic", 2, "greedy_40", kind="equal"),
+            ),
             rubric=(RubricItem("samples at 1/3, 2/3, 3/3 of training, lengths around T, discussed", 3),),
+            probe="greedy", forbidden=KIT_ANSWERS,
         ),
         Question(
             "q2_3", "Temperature sampling", 2,
+            checks=(
+                Check("draws follow exp(tau x) for tau = 0.5", 1, "counts_0.5", kind="distribution",
+                      reference="probabilities_0.5", threshold=0.03),
+                Check("draws follow exp(tau x) for tau = 1", 1, "counts_1", kind="distribution",
+                      reference="probabilities_1", threshold=0.03),
+                Check("draws follow exp(tau x) for tau = 2", 1, "counts_2", kind="distribution",
+                      reference="probabilities_2", threshold=0.03),
+            ),
             rubric=(RubricItem("samples for tau in {0.5, 1, 2} compared; convention named", 3),),
+            probe="temperature", forbidden=KIT_ANSWERS,
         ),
-        Question("q2_4", "Sentence completion (bonus)", 2, bonus=True,
-                 rubric=(RubricItem("completion starts with the prompt and continues it", 2),)),
-        Question("q2_5", "Beam search and top-k (bonus)", 2, bonus=True,
-                 rubric=(RubricItem("beam search / top-k samples compared with greedy", 2),)),
+        Question(
+            "q2_4", "Sentence completion (bonus)", 2, bonus=True,
+            checks=(Check("prompt kept, state warmed on it, greedy continuation", 2, "completion",
+                          kind="equal"),),
+            rubric=(RubricItem("completions of a few prompts shown and discussed", 1),),
+            probe="completion", forbidden=KIT_ANSWERS,
+        ),
+        Question(
+            "q2_5", "Beam search and top-k (bonus)", 2, bonus=True,
+            checks=(Check("beam search finds the brute-force best sequence", 2, "beam",
+                          kind="equal"),),
+            rubric=(RubricItem("beam search / top-k samples compared with greedy", 1),),
+            probe="beam_search", forbidden=KIT_ANSWERS,
+        ),
         Question(
             "q3_1", "GCN layer", 3,
             checks=(

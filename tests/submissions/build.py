@@ -336,6 +336,74 @@ class GATConv(keras.layers.Layer):
         return ops.matmul(alpha, z) + self.bias, alpha
 '''
 
+TEXT_MODEL = '''
+import keras
+
+
+def build_text_model(vocab_size, units):
+    return keras.Sequential([
+        keras.layers.Embedding(vocab_size, units),
+        keras.layers.LSTM(units, return_sequences=True),
+        keras.layers.LSTM(units, return_sequences=True),
+        keras.layers.Dense(vocab_size),
+    ])
+'''
+
+GREEDY = '''
+import numpy as np
+
+
+def greedy_sample(model, first_token, length):
+    tokens, state = [first_token], model.initial_state(1)
+    while len(tokens) < length:
+        logits, state = model.step([tokens[-1]], state)
+        tokens.append(int(np.argmax(logits[0])))
+    return tokens
+'''
+
+TEMPERATURE = '''
+import numpy as np
+
+
+def sample_temperature(logits, tau, rng):
+    """The assignment's convention: tau multiplies the logits (tau = 2 is sharper)."""
+    scaled = tau * np.asarray(logits, dtype=float)
+    p = np.exp(scaled - scaled.max())
+    return rng.choice(len(p), p=p / p.sum())
+'''
+
+COMPLETION = '''
+import numpy as np
+
+
+def complete(model, prompt, length):
+    state = model.initial_state(1)
+    for token in prompt[:-1]:
+        _, state = model.step([token], state)
+    tokens = list(prompt)
+    for _ in range(length):
+        logits, state = model.step([tokens[-1]], state)
+        tokens.append(int(np.argmax(logits[0])))
+    return tokens
+'''
+
+BEAM = '''
+import numpy as np
+
+
+def beam_search(model, first_token, length, beam_width):
+    beams = [([first_token], model.initial_state(1), 0.0)]
+    while len(beams[0][0]) < length:
+        candidates = []
+        for tokens, state, score in beams:
+            logits, new_state = model.step([tokens[-1]], state)
+            log_probs = logits[0] - np.logaddexp.reduce(logits[0])
+            candidates += [(tokens + [k], new_state, score + log_probs[k])
+                           for k in range(len(log_probs))]
+        beams = sorted(candidates, key=lambda c: -c[2])[:beam_width]
+    return beams[0][0]
+'''
+
 ANSWERS = {
     "q1_1": "dL/dW_ph uses only h_T; dL/dW_hh sums over every earlier step through the chain "
             "of Jacobians W_hh^T diag(1 - h_k^2), which shrinks or grows geometrically.",
@@ -346,6 +414,8 @@ ANSWERS = {
 REFERENCE_CELLS = {
     1: {"q1_1": BPTT, "q1_2": RNN_CELL, "q1_3": PALINDROME, "q1_4": OPTIMIZERS, "q1_5": COUNT,
         "q1_6": LSTM_CELL, "q1_7": GRADIENT_NORMS, "q1_9": PEEPHOLE_GRU},
+    2: {"q2_1": TEXT_MODEL, "q2_2": GREEDY, "q2_3": TEMPERATURE, "q2_4": COMPLETION,
+        "q2_5": BEAM},
     3: {"q3_1": GCN, "q3_2": EXAMPLE_GRAPHS, "q3_3": GAT},
 }
 
@@ -477,7 +547,8 @@ def outputs():
     reference_folder(SAMPLES / "reference_solution")
     reference_folder(SAMPLES / "forgot_the_tanh",
                      replace={"q1_6": LSTM_CELL.replace("h = ops.tanh(c) * o", "h = c * o")})
-    reference_folder(SAMPLES / "only_part_one", drop=("q3_1", "q3_2", "q3_3"))
+    reference_folder(SAMPLES / "only_part_one",
+                     drop=("q2_1", "q2_2", "q2_3", "q2_4", "q2_5", "q3_1", "q3_2", "q3_3"))
     reference_folder(SAMPLES / "borrowed_the_kit",
                      replace={"q1_2": "from course_kit.layers import VanillaRNNCell\n"})
     texts = {path: notebook_text(nb) for path, nb in files.items()}
