@@ -50,7 +50,7 @@ def test_red_team_corpus(tmp_path):
     grader_before = tree_digest(ROOT / "grader")
     corpus_before = tree_digest(CORPUS)
     out = tmp_path / "results"
-    results = grade(CORPUS, out, jobs=2, only=expected["questions"], timeout=10, memory_mb=1024,
+    results = grade(CORPUS, out, jobs=2, only=expected["questions"], timeout=12, memory_mb=1024,
                     progress=False, print_summary=False)
     scores = {r["student"]: sum(q["auto_score"] for q in r["questions"].values()) for r in results}
     table = "\n".join(f"{name:26s} {lo:>4} - {hi:<4} {scores.get(name)}"
@@ -65,7 +65,7 @@ def test_red_team_corpus(tmp_path):
             assert by_name[name]["questions"]["q1_5"]["auto_score"] == 3, f"{name}: honest q1_5 lost"
     q12 = lambda name: by_name[name]["questions"]["q1_2"]  # noqa: E731
     assert q12("infinite_loop")["status"] == "timeout"
-    assert "timed out after 10 s" in q12("long_sleep")["notes"][0]
+    assert "timed out after 12 s" in q12("long_sleep")["notes"][0]
     assert "exited with code 0" in q12("os_exit_at_import")["notes"][0]
     assert q12("sys_exit_at_import")["notes"][0].startswith("SystemExit")
     assert q12("keyboard_interrupt")["notes"][0].startswith("KeyboardInterrupt")
@@ -73,7 +73,8 @@ def test_red_team_corpus(tmp_path):
     assert "not allowed while grading: reading" in q12("read_references")["notes"][0]
     assert "not allowed while grading" in q12("network_socket")["notes"][0]
     assert q12("import_kit")["status"] == q12("subclass_kit_obfuscated")["status"] == "forbidden"
-    assert "line 1" in q12("syntax_error")["notes"][0]
+    assert "SyntaxError" in q12("syntax_error")["notes"][0]
+    assert "at cell q1_2, line 2: def VanillaRNNCell(:" in q12("syntax_error")["notes"][0]
     assert tree_digest(ROOT / "grader") == grader_before, "a submission changed the grader"
     assert tree_digest(CORPUS) == corpus_before, "a submission changed the submissions"
     for path in out.rglob("*.json"):
