@@ -5,16 +5,14 @@ import pytest
 
 from grader import references
 
-# The recurrent-cell and autodiff references are float64; other backends' float64 kernels
-# may differ in the last bits, nothing more.
-RTOL, ATOL = 1e-9, 1e-12
-# Computed in float32 on torch (see grader.references._reference_gat).
-FLOAT32_ON_TORCH = {"q3_3"}
+# The references are recorded on TensorFlow, in float64. On JAX and PyTorch parts of the
+# computation run in float32 (see grader.references.record): agreement to float32 precision.
+TOLERANCE = {"tensorflow": (1e-9, 1e-12), "jax": (1e-5, 1e-6), "torch": (1e-5, 1e-6)}
 
 
 @pytest.mark.parametrize("qid", references.recordable())
 def test_stored_reference_equals_library(qid, backend):
-    rtol, atol = (1e-5, 1e-6) if backend == "torch" and qid in FLOAT32_ON_TORCH else (RTOL, ATOL)
+    rtol, atol = TOLERANCE[backend]
     stored_inputs, stored_expected = references.load(qid)
     inputs, expected = references.compute(qid)
     assert sorted(stored_inputs) == sorted(inputs)
