@@ -52,7 +52,8 @@ def main():
         rows.append((label, seconds / copies, 3600 * copies / seconds, device, full))
     base = rows[1][2]
     print(f"backend {keras_backend()}, questions {only}")
-    print(f"{'setting':32s} {'s/submission':>13s} {'per hour':>9s} {'ratio':>6s}  device  full marks")
+    print(f"{'setting':32s} {'s/submission':>13s} {'per hour':>9s} {'ratio':>6s}  "
+          "device  full marks")
     for label, per, hourly, device, full in rows:
         print(f"{label:32s} {per:13.1f} {hourly:9.0f} {hourly / base:6.2f}  {device:6s}  {full}")
 

@@ -183,8 +183,8 @@ def probe_peephole_and_gru_cells(namespace, context):
     """Both cells of q1_9; a failure in one still lets the other score."""
     results = {}
     for class_name, prefix in (("PeepholeLSTMCell", "peephole_"), ("GRUCell", "gru_")):
-        sub = Context({k[len(prefix):]: v for k, v in context.inputs.items() if k.startswith(prefix)},
-                      context.forbidden_names)
+        inputs = {k[len(prefix):]: v for k, v in context.inputs.items() if k.startswith(prefix)}
+        sub = Context(inputs, context.forbidden_names)
         try:
             results.update(probe_cell(namespace, sub, class_name, prefix))
         except Exception as error:  # reported per cell, so the other cell still counts
@@ -204,9 +204,11 @@ def probe_bptt(namespace, context):
     function = student_object(namespace, "bptt_vanilla_rnn", "function")
     weights = {name: np.asarray(context[f"w_{name}"], dtype=np.float64)
                for name in ("W_hx", "W_hh", "b_h", "W_ph", "b_p")}
-    grads = function(np.asarray(context["x"], dtype=np.float64), np.asarray(context["y"]), **weights)
+    x = np.asarray(context["x"], dtype=np.float64)
+    grads = function(x, np.asarray(context["y"]), **weights)
     if not isinstance(grads, dict):
-        raise ContractError(f"bptt_vanilla_rnn must return a dict of gradients, got {type(grads).__name__}")
+        raise ContractError(f"bptt_vanilla_rnn must return a dict of gradients, got "
+                            f"{type(grads).__name__}")
 
     def flat(*names):
         missing = [n for n in names if n not in grads]
@@ -394,7 +396,8 @@ def probe_temperature(namespace, context):
         rng = np.random.default_rng(int(context["seed"]))
         picks = np.array([int(sample(logits, float(tau), rng)) for _ in range(draws)])
         if picks.min() < 0 or picks.max() >= len(logits):
-            raise ContractError(f"sample_temperature returned an index outside 0..{len(logits) - 1}")
+            raise ContractError(f"sample_temperature returned an index outside "
+                                f"0..{len(logits) - 1}")
         results[f"counts_{tau:g}"] = np.bincount(picks, minlength=len(logits)).astype(np.int64)
     return results
 

@@ -92,6 +92,7 @@ def _reference_gradient_norms(cell, x, y, W_ph, b_p):
 
     batch, steps, _ = x.shape
     units = W_ph.shape[0]
+    W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
 
     def loss(shift):
         h = ops.zeros((batch, units), dtype=keras.config.floatx())
@@ -216,7 +217,7 @@ def _brute_force_best(model, first, length):
         sequence, state, score = (first, *tail), model.initial_state(), 0.0
         for current, following in zip(sequence, sequence[1:]):
             logits, state = model.step([current], state)
-            log_probs = logits[0] - np.log(np.exp(logits[0] - logits[0].max()).sum()) - logits[0].max()
+            log_probs = logits[0] - np.logaddexp.reduce(logits[0])
             score += log_probs[following]
         if score > best_score:
             best, best_score = sequence, score
@@ -253,7 +254,8 @@ def compute(qid: str) -> tuple[dict, dict]:
                                              probes.Context(inputs))
         elif question.probe == "parameter_count":
             inputs = {"sizes": np.array([[1, 1, 1], [3, 8, 2], [10, 128, 10], [2, 256, 5]])}
-            expected = {"counts": np.array([_parameter_count(*map(int, s)) for s in inputs["sizes"]])}
+            counts = [_parameter_count(*map(int, size)) for size in inputs["sizes"]]
+            expected = {"counts": np.array(counts)}
         elif question.probe == "optimizers":
             inputs = {"param": rng.normal(size=(3,)), "grads": rng.normal(size=(6, 3)),
                       "learning_rate": np.array(0.01)}

@@ -115,7 +115,8 @@ def _cell_checks(prefix_points=(1, 2, 2), rtol=1e-4, atol=1e-5):
     return (
         Check("weight names and shapes", names, "weight_shapes", kind="equal"),
         Check("outputs over a sequence", outputs, "outputs", rtol=rtol, atol=atol),
-        Check("gradients with respect to the weights", gradients, "gradients", rtol=rtol, atol=atol),
+        Check("gradients with respect to the weights", gradients, "gradients", rtol=rtol,
+              atol=atol),
     )
 
 
@@ -172,7 +173,8 @@ QUESTIONS: dict[str, Question] = {
         ),
         Question(
             "q1_5", "LSTM gates and parameter count", 1,
-            checks=(Check("count_parameters(d, n, c) on several sizes", 3, "counts", kind="equal"),),
+            checks=(Check("count_parameters(d, n, c) on several sizes", 3, "counts",
+                          kind="equal"),),
             rubric=(RubricItem("purpose of each gate and the choice of its non-linearity", 4),),
             probe="parameter_count",
         ),
@@ -217,7 +219,8 @@ QUESTIONS: dict[str, Question] = {
                 Check("greedy sample shorter than T, deterministic", 1, "greedy_5", kind="equal"),
                 Check("greedy sample longer than T, deterministic", 2, "greedy_40", kind="equal"),
             ),
-            rubric=(RubricItem("samples at 1/3, 2/3, 3/3 of training, lengths around T, discussed", 3),),
+            rubric=(RubricItem("samples at 1/3, 2/3, 3/3 of training, lengths around T, "
+                               "discussed", 3),),
             probe="greedy", forbidden=KIT_ANSWERS,
         ),
         Question(
@@ -283,7 +286,8 @@ QUESTIONS: dict[str, Question] = {
             rubric=(RubricItem("the attention update written as a formula", 2),),
         ),
         Question("q3_4", "Applications of graph neural networks", 3,
-                 rubric=(RubricItem("two real-world applications, each with what nodes and edges are", 3),)),
+                 rubric=(RubricItem("two real-world applications, each with what nodes and "
+                                    "edges are", 3),)),
         Question(
             "q3_5", "Sequences against graphs", 3,
             rubric=(

@@ -242,11 +242,13 @@ def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(),
                         break
                     header, payload = frame
                     if header.get("kind") == "ready":
-                        meta.update(device=str(header.get("device")), backend=str(header.get("backend")))
+                        meta.update(device=str(header.get("device")),
+                                    backend=str(header.get("backend")))
                     elif header.get("kind") == "start" and header.get("qid") == tasks[first].qid:
                         current, started = tasks[first], time.monotonic()
                         deadline = started + current.timeout
-                    elif header.get("kind") == "result" and current and header.get("qid") == current.qid:
+                    elif (header.get("kind") == "result" and current
+                          and header.get("qid") == current.qid):
                         arrays = decode_arrays(payload)
                         status = "ok" if header.get("status") == "ok" else "error"
                         outcomes.append(Outcome(current.qid, status, arrays, header,
@@ -281,7 +283,8 @@ def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(),
                 message = _describe_exit(child, "before the question started")
                 if kind == "timeout":
                     message = f"the student process did not start within {STARTUP_SECONDS:.0f} s"
-                outcomes += [Outcome(rest.qid, "crashed", message=message) for rest in tasks[first:]]
+                outcomes += [Outcome(rest.qid, "crashed", message=message)
+                             for rest in tasks[first:]]
                 break
             if kind == "timeout":
                 message = f"timed out after {task.timeout:.0f} s (wall clock)"

@@ -55,7 +55,8 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
     elif check.kind == "equal":
         wrong = int(np.sum(actual != expected))
         result["passed"] = wrong == 0
-        result["message"] = "exact match" if wrong == 0 else f"{wrong} of {actual.size} entries differ"
+        result["message"] = ("exact match" if wrong == 0
+                             else f"{wrong} of {actual.size} entries differ")
     else:
         if not np.issubdtype(actual.dtype, np.number):
             result["message"] = f"expected numbers, got dtype {actual.dtype}"

@@ -58,18 +58,19 @@ def test_red_team_corpus(tmp_path):
     print("\nsubmission                 expected  actual\n" + table)
     assert sorted(scores) == sorted(expected["scores"])
     for name, (low, high) in expected["scores"].items():
-        assert low <= scores[name] <= high, f"{name}: {scores[name]} not in [{low}, {high}]\n{table}"
+        assert low <= scores[name] <= high, f"{name}: {scores[name]} not in range\n{table}"
     by_name = {r["student"]: r for r in results}
     for name in expected["scores"]:
         if name not in ("reference", "empty"):
-            assert by_name[name]["questions"]["q1_5"]["auto_score"] == 3, f"{name}: honest q1_5 lost"
+            honest = by_name[name]["questions"]["q1_5"]["auto_score"]
+            assert honest == 3, f"{name}: the honest q1_5 lost its points"
     q12 = lambda name: by_name[name]["questions"]["q1_2"]  # noqa: E731
     assert q12("infinite_loop")["status"] == "timeout"
     assert "timed out after 12 s" in q12("long_sleep")["notes"][0]
     assert "exited with code 0" in q12("os_exit_at_import")["notes"][0]
     assert q12("sys_exit_at_import")["notes"][0].startswith("SystemExit")
     assert q12("keyboard_interrupt")["notes"][0].startswith("KeyboardInterrupt")
-    assert "MemoryError" in q12("memory_hog")["notes"][0] or "memory" in q12("memory_hog")["notes"][0]
+    assert "memory" in q12("memory_hog")["notes"][0].lower()
     assert "not allowed while grading: reading" in q12("read_references")["notes"][0]
     assert "not allowed while grading" in q12("network_socket")["notes"][0]
     assert q12("import_kit")["status"] == q12("subclass_kit_obfuscated")["status"] == "forbidden"
@@ -102,7 +103,8 @@ def test_run_killed_with_sigkill_resumes_and_grades_everyone_once(tmp_path):
         time.sleep(0.1)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    finished = {p.parent.name: json.loads(p.read_text())["graded_at"] for p in out.glob("*/result.json")}
+    finished = {p.parent.name: json.loads(p.read_text())["graded_at"]
+                for p in out.glob("*/result.json")}
     assert 1 <= len(finished) < 3, "the run was meant to be killed half-way"
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     results = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/result.json")}

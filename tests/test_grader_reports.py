@@ -9,14 +9,21 @@ import pytest
 from grader.__main__ import build_parser, main
 from grader.files import atomic_write_text
 from grader.gradescope import build_bundle
-from grader.report import gradescope_results, load_results, merge_manual, write_grades_csv, write_student
+from grader.report import (
+    gradescope_results,
+    load_results,
+    merge_manual,
+    write_grades_csv,
+    write_student,
+)
 
 
 def result_for(student, auto_score):
     return {
         "student": student, "backend": "jax", "device": "cpu", "seconds": 1.0, "problems": [],
         "questions": {
-            "q1_2": {"title": "cell", "max": 7, "auto_max": 7, "manual_max": 0, "auto_score": auto_score,
+            "q1_2": {"title": "cell", "max": 7, "auto_max": 7, "manual_max": 0,
+                     "auto_score": auto_score,
                      "manual_score": None, "score": auto_score, "status": "partial", "bonus": False,
                      "notes": [], "checks": [{"name": "outputs", "points": auto_score, "max": 7,
                                               "passed": auto_score == 7, "message": "m"}]},
@@ -34,7 +41,7 @@ def test_files_grades_csv_and_gradescope_format(tmp_path):
         "result.json", "feedback.md", "manual.md", "results.json"}
     assert "Molecules; traffic." in (tmp_path / "ann" / "manual.md").read_text()
     assert "(cell q3_4_answer not found)" in (tmp_path / "ben" / "manual.md").read_text()
-    rows = list(csv.DictReader(open(write_grades_csv(tmp_path))))
+    rows = list(csv.DictReader(write_grades_csv(tmp_path).read_text().splitlines()))
     assert [(r["student"], r["q1_2"], r["total"], r["max"]) for r in rows] == [
         ("ann", "7", "7", "10"), ("ben", "3", "3", "10")]
     gradescope = json.loads((tmp_path / "ann" / "results.json").read_text())
@@ -53,7 +60,8 @@ def test_merge_manual_folds_marks_and_rejects_bad_rows(tmp_path):
     assert ann["questions"]["q3_4"]["status"] == "marked"
     assert "good examples" in (tmp_path / "ann" / "feedback.md").read_text()
     assert gradescope_results(ann)["score"] == 9.5
-    assert next(csv.DictReader(open(tmp_path / "grades.csv")))["total"] == "9.5"
+    grades = csv.DictReader((tmp_path / "grades.csv").read_text().splitlines())
+    assert next(grades)["total"] == "9.5"
     bad = tmp_path / "bad.csv"
     bad.write_text("student,question,points\nzoe,q3_4,1\nann,q1_2,1\nann,q3_4,9\n")
     with pytest.raises(ValueError) as error:

@@ -1,13 +1,14 @@
 """Grading the reference solution end to end on this backend (and on a GPU where present)."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
 from grader.grade import grade
 from grader.registry import QUESTIONS
 
-SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "grader" / "sample_submissions"
+SAMPLES = Path(__file__).resolve().parents[1] / "grader" / "sample_submissions"
 AUTOMATIC = ",".join(q.id for q in QUESTIONS.values() if q.automatic)
 
 

@@ -60,8 +60,8 @@ z = keras.layers.Dense(3)
 
 def test_score_question_explains_forbidden_reuse_and_errors():
     question = QUESTIONS["q1_2"]
-    reuse = score_question(question, Outcome("q1_2", "ok", header={"kit_classes": ["X (from course_kit.layers)"]}),
-                           {}, ["x = 1"])
+    header = {"kit_classes": ["X (from course_kit.layers)"]}
+    reuse = score_question(question, Outcome("q1_2", "ok", header=header), {}, ["x = 1"])
     assert reuse["status"] == "forbidden" and reuse["auto_score"] == 0
     assert "your own implementation" in reuse["notes"][0]
     error = score_question(question, Outcome("q1_2", "error", header={

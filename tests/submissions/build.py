@@ -109,7 +109,8 @@ class SGD:
 
 class RMSProp:
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
-        self.learning_rate, self.rho, self.epsilon, self.mean_square = learning_rate, rho, epsilon, 0.0
+        self.learning_rate, self.rho, self.epsilon = learning_rate, rho, epsilon
+        self.mean_square = 0.0
 
     def step(self, weights, gradients):
         self.mean_square = self.rho * self.mean_square + (1 - self.rho) * gradients**2
@@ -118,7 +119,8 @@ class RMSProp:
 
 class Adam:
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-        self.learning_rate, self.beta_1, self.beta_2, self.epsilon = learning_rate, beta_1, beta_2, epsilon
+        self.learning_rate, self.beta_1, self.beta_2 = learning_rate, beta_1, beta_2
+        self.epsilon = epsilon
         self.m = self.v = 0.0
         self.t = 0
 
@@ -180,6 +182,7 @@ def gradient_norms_over_time(cell, x, y, W_ph, b_p):
     """||dL/dh_t|| for every t: differentiate with respect to a zero added to each h_t."""
     batch, steps, _ = x.shape
     units = W_ph.shape[0]
+    W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
 
     def loss(shift):
         h = ops.zeros((batch, units), dtype=x.dtype)
@@ -424,7 +427,8 @@ REFERENCE_CELLS = {
 CHEATS = {
     "syntax_error": "def VanillaRNNCell(:\n    pass\n",
     "wrong_shapes": RNN_CELL.replace("shape=(d, self.units)", "shape=(self.units, d)")
-                            .replace("ops.matmul(x, self.W_hx)", "ops.matmul(x, ops.transpose(self.W_hx))"),
+                            .replace("ops.matmul(x, self.W_hx)",
+                                     "ops.matmul(x, ops.transpose(self.W_hx))"),
     "nan_outputs": RNN_CELL.replace("return h, [h]", "h = h * float('nan')\n        return h, [h]"),
     "infinite_loop": "while True:\n    pass\n",
     "long_sleep": "import time\ntime.sleep(10**6)\n",
@@ -443,7 +447,8 @@ CHEATS = {
     "keyboard_interrupt": "raise KeyboardInterrupt\n" + RNN_CELL,
     "fake_result": (
         "import os, sys, json\n"
-        "print(json.dumps({'student': 'me', 'score': 100, 'q1_2': {'score': 7, 'status': 'passed'}}))\n"
+        "print(json.dumps({'student': 'me', 'score': 100, "
+        "'q1_2': {'score': 7, 'status': 'passed'}}))\n"
         "from grader.protocol import encode_frame, encode_arrays\n"
         "import numpy as np\n"
         "frame = encode_frame({'kind': 'result', 'qid': 'q1_2', 'status': 'ok'},\n"
@@ -456,7 +461,8 @@ CHEATS = {
         "repo = pathlib.Path(course_kit.__file__).resolve().parent.parent\n"
         "targets = [repo / 'grader' / 'references' / 'q1_2.npz', repo / 'grader' / 'registry.py']\n"
         "for root, dirs, files in os.walk('/tmp'):\n"
-        "    targets += [pathlib.Path(root) / f for f in files if f in ('result.json', 'grades.csv')]\n"
+        "    targets += [pathlib.Path(root) / f for f in files "
+        "if f in ('result.json', 'grades.csv')]\n"
         "    if len(targets) > 50:\n        break\n"
         "for target in targets:\n"
         "    try:\n        target.write_text('{\"score\": 100}')\n"
@@ -484,7 +490,8 @@ CHEATS = {
     "import_kit": "from course_kit.layers import VanillaRNNCell\n",
     "subclass_kit_obfuscated": (
         "import importlib\n"
-        "base = getattr(importlib.import_module('course_kit.' + 'lay' + 'ers'), 'Vanilla' + 'RNNCell')\n"
+        "base = getattr(importlib.import_module('course_kit.' + 'lay' + 'ers'), "
+        "'Vanilla' + 'RNNCell')\n"
         "class VanillaRNNCell(base):\n    pass\n"),
     "huge_output": "for _ in range(100):\n    print('x' * 1_000_000)\n" + RNN_CELL,
 }
