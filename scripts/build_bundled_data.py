@@ -116,7 +116,8 @@ def main():
         print(compress_book(args.source, name))
     for name in CITATION_GRAPHS:
         print(convert_planetoid(args.source, name))
-    files = sorted(p for p in OUT.iterdir() if p.name.endswith((".xz", ".npz")))
+    # The pretrained character model (scripts/train_text_checkpoint.sh) is listed too.
+    files = sorted(p for p in OUT.iterdir() if p.name.endswith((".xz", ".npz", ".keras")))
     sums = "".join(f"{sha256(p.read_bytes())}  {p.name}\n" for p in files)
     (OUT / "SHA256SUMS").write_text(sums)
     print(f"wrote {len(files)} files and SHA256SUMS to {OUT.name}/ ({sum(p.stat().st_size for p in files)} bytes)")

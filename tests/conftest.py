@@ -12,6 +12,12 @@ import pytest  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
+if BACKEND == "torch":
+    import torch
+
+    # The test models are tiny: spreading each op over threads costs more than it gains.
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def backend():
