@@ -30,12 +30,15 @@ def float64():
     """Keras' floatx float64 inside the block (exact on TensorFlow; see ``record``)."""
     import keras
 
-    previous = keras.config.floatx()
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    # The global dtype policy is fixed from floatx once any layer exists: set both.
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     try:
         yield
     finally:
-        keras.config.set_floatx(previous)
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
 
 
 def _weights(rng, shapes, scale=0.5):
