@@ -1,1 +1,4 @@
 """Small models built from the kit's layers."""
+
+from course_kit.models.sequence import SequenceClassifier
+from course_kit.models.sequence import make_cell
