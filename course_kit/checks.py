@@ -307,20 +307,26 @@ def check_optimizer_step(student_step, optimizer, steps=8, learning_rate=0.01, s
         keras_optimizer.apply([ops.convert_to_tensor(grad.astype("float32"))], [variable])
         expected.append(ops.convert_to_numpy(variable))
 
-    mine, state = param.copy(), [np.zeros_like(param) for _ in range(num_slots)]
-    ok = True
+    mine, state, trajectory = param.copy(), [np.zeros_like(param) for _ in range(num_slots)], []
     for t, grad in enumerate(grads, start=1):
         out = call(student_step, mine, grad, state, t, learning_rate)
         if not isinstance(out, tuple) or len(out) != num_slots + 1:
             raise CheckFailed(f"{title}: return a tuple (param, {num_slots} state array(s)), "
                               f"got {type(out).__name__}")
         mine, *state = out
-        ok &= _compare(f"parameters after step {t}", mine, expected[t - 1],
-                       "bias correction uses t starting at 1" if optimizer == "adam" else
-                       "compare the update with the rule in the text")
-        if not ok:
-            break
-    return _verdict(title, ok, "see the first line marked <-- above")
+        trajectory.append(_numpy(mine))
+        if trajectory[-1].shape != param.shape:
+            raise CheckFailed(f"{title}: step {t} returned a parameter of shape "
+                              f"{trajectory[-1].shape}, expected {param.shape}")
+    errors = [rel_error(a, b) for a, b in zip(trajectory, expected)]
+    first_bad = next((t for t, e in enumerate(errors, start=1) if not e <= TOLERANCE), None)
+    hint = ("bias correction uses t starting at 1" if optimizer == "adam" and first_bad == 1 else
+            "compare the update with the rule in the text, term by term")
+    ok = _compare(f"parameters after each of {steps} steps", np.stack(trajectory),
+                  np.stack(expected), hint)
+    if first_bad is not None:
+        print(f"  first step that differs: {first_bad}")
+    return _verdict(title, ok, "see the line marked <-- above")
 
 
 # ---------------------------------------------------------------- LSTM size, training, gradients
