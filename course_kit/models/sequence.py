@@ -72,14 +72,34 @@ class SequenceClassifier(keras.Model):
         self.recurrent = keras.layers.Bidirectional(recurrent) if bidirectional else recurrent
         self.classifier = keras.layers.Dense(num_classes, name="output")
 
+    _needs_vocab_size = (
+        "integer symbol codes (batch, time) need vocab_size (one-hot encoding, or an embedding "
+        "with embedding_dim); pass vocab_size= or feed float vectors (batch, time, features)"
+    )
+
+    def build(self, input_shape):
+        if len(input_shape) == 2:  # integer symbol codes
+            if self.vocab_size is None:
+                raise ValueError(self._needs_vocab_size)
+            features = self.embedding_dim if self.embedding is not None else self.vocab_size
+            if self.embedding is not None:
+                self.embedding.build(input_shape)
+        elif len(input_shape) == 3:
+            features = input_shape[-1]
+        else:
+            raise ValueError(
+                f"inputs must be (batch, time) symbol codes or (batch, time, features) vectors, "
+                f"got shape {tuple(input_shape)}"
+            )
+        self.recurrent.build((input_shape[0], input_shape[1], features))
+        directions = 2 if self.bidirectional else 1
+        self.classifier.build((input_shape[0], directions * self.cell.units))
+
     def encode(self, inputs):
         """The float vectors ``(batch, T, features)`` that the cell reads at each step."""
         if "int" in keras.backend.standardize_dtype(inputs.dtype):
             if self.vocab_size is None:
-                raise ValueError(
-                    "integer inputs need vocab_size (one-hot encoding) or an embedding; "
-                    "pass vocab_size= (and embedding_dim=) or feed float vectors"
-                )
+                raise ValueError(self._needs_vocab_size)
             if self.embedding is not None:
                 return self.embedding(inputs)
             return ops.one_hot(inputs, self.vocab_size, dtype=self.compute_dtype)
