@@ -113,7 +113,8 @@ def build_parser():
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
     grade.add_argument("--out", type=Path, required=True, metavar="RESULTS")
     grade.add_argument("--force", action="store_true", help="regrade students already graded")
-    grade.add_argument("--memory-mb", type=int, default=4096, help="memory limit per student process")
+    grade.add_argument("--memory-mb", type=int, default=4096,
+                       help="memory limit per student process")
     _common_grading(grade)
     grade.set_defaults(func=_grade)
 
@@ -126,7 +127,8 @@ def build_parser():
 
     bundle = commands.add_parser("gradescope-bundle", help="build a Gradescope autograder zip",
                                  description="Write a zip with setup.sh, run_autograder and the "
-                                 "kit's source, for Gradescope's one-container-per-submission runs.")
+                                 "kit's source, for Gradescope's one container per "
+                                 "submission.")
     bundle.add_argument("--out", type=Path, default=Path("autograder.zip"))
     bundle.add_argument("--only", help="comma-separated question ids to grade")
     bundle.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="jax")

@@ -200,7 +200,8 @@ def student_traceback_line(error, cell_files):
     entries = traceback.extract_tb(error.__traceback__)
     for entry in reversed(entries):
         if entry.filename in cell_files:
-            return f"{entry.filename.strip('<>')}, line {entry.lineno}: {(entry.line or '').strip()}"
+            code = (entry.line or "").strip()
+            return f"{entry.filename.strip('<>')}, line {entry.lineno}: {code}"
     if isinstance(error, SyntaxError) and error.filename in cell_files:
         return f"{error.filename.strip('<>')}, line {error.lineno}: {(error.text or '').strip()}"
     return None
@@ -229,7 +230,9 @@ def main():
 
     install_audit_hook(job["deny"], [job["scratch"]])
     imported = set()
-    builtins = dict(__builtins__.__dict__) if hasattr(__builtins__, "__dict__") else dict(__builtins__)
+    import builtins as builtins_module
+
+    builtins = dict(vars(builtins_module))
     original_import = builtins["__import__"]
 
     def recording_import(name, globals=None, locals=None, fromlist=(), level=0):

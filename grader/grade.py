@@ -139,7 +139,8 @@ def grade(submissions, out, *, jobs=1, device="auto", only=None, timeout=60.0, f
     name = lambda p: p.stem if p.is_file() else p.name  # noqa: E731
     todo = [p for p in paths if force or not (out / name(p) / RESULT).is_file()]
     backend = keras_backend()
-    limits = Limits(timeout=timeout, memory_mb=memory_mb)
+    limits = Limits(timeout=timeout, memory_mb=memory_mb,
+                    threads=max(1, (os.cpu_count() or 1) // jobs))
     deny = (Path(submissions).resolve(), out.resolve())
 
     def one(path):

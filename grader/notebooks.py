@@ -56,7 +56,7 @@ def graded_cell(source: str, graded_id: str, cell_type: str = "code"):
     """A new notebook cell carrying ``graded_id`` in both places the grader looks."""
     marker = f"# graded: {graded_id}" if cell_type == "code" else f"<!-- graded: {graded_id} -->"
     make = nbformat.v4.new_code_cell if cell_type == "code" else nbformat.v4.new_markdown_cell
-    return make(f"{marker}\n{source.strip()}\n".rstrip("\n"), metadata={METADATA_KEY: {"graded": graded_id}})
+    return make(f"{marker}\n{source.strip()}", metadata={METADATA_KEY: {"graded": graded_id}})
 
 
 def find_cells(notebooks: dict[str, object]) -> dict[str, dict]:

@@ -183,8 +183,8 @@ def probe_peephole_and_gru_cells(namespace, context):
     """Both cells of q1_9; a failure in one still lets the other score."""
     results = {}
     for class_name, prefix in (("PeepholeLSTMCell", "peephole_"), ("GRUCell", "gru_")):
-        sub = Context({k[len(prefix):]: v for k, v in context.inputs.items() if k.startswith(prefix)},
-                      context.forbidden_names)
+        inputs = {k[len(prefix):]: v for k, v in context.inputs.items() if k.startswith(prefix)}
+        sub = Context(inputs, context.forbidden_names)
         try:
             results.update(probe_cell(namespace, sub, class_name, prefix))
         except Exception as error:  # reported per cell, so the other cell still counts
@@ -204,9 +204,11 @@ def probe_bptt(namespace, context):
     function = student_object(namespace, "bptt_vanilla_rnn", "function")
     weights = {name: np.asarray(context[f"w_{name}"], dtype=np.float64)
                for name in ("W_hx", "W_hh", "b_h", "W_ph", "b_p")}
-    grads = function(np.asarray(context["x"], dtype=np.float64), np.asarray(context["y"]), **weights)
+    x = np.asarray(context["x"], dtype=np.float64)
+    grads = function(x, np.asarray(context["y"]), **weights)
     if not isinstance(grads, dict):
-        raise ContractError(f"bptt_vanilla_rnn must return a dict of gradients, got {type(grads).__name__}")
+        raise ContractError(f"bptt_vanilla_rnn must return a dict of gradients, got "
+                            f"{type(grads).__name__}")
 
     def flat(*names):
         missing = [n for n in names if n not in grads]
@@ -234,35 +236,30 @@ def probe_parameter_count(namespace, context):
 
 
 def probe_optimizers(namespace, context):
-    """Contract (NumPy, one step each, returning new arrays):
+    """Contract (NumPy, as ``course_kit.training.optimizers``): classes
+    ``SGD(learning_rate, momentum)``, ``RMSProp(learning_rate, rho, epsilon)`` and
+    ``Adam(learning_rate, beta_1, beta_2, epsilon)``, each with ``step(weights, gradients)``
+    returning the updated weights and keeping its own state (velocity, mean square, m, v, t).
 
-    - ``momentum_step(param, grad, velocity, learning_rate, momentum) -> (param, velocity)``
-    - ``rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon)
-      -> (param, mean_square)``
-    - ``adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon)
-      -> (param, m, v)`` with ``t`` the 1-based step number.
-
-    Returns the parameter after every step of a fixed gradient sequence, per optimiser.
+    Returns the weights after every step of a fixed gradient sequence, per optimiser.
     """
     param0 = np.asarray(context["param"], dtype=np.float64)
     grads = np.asarray(context["grads"], dtype=np.float64)
     lr = float(context["learning_rate"])
-    results = {}
-    runs = {
-        "momentum": ("momentum_step", lambda f, p, g, s, t: f(p, g, s[0], lr, 0.9),
-                     lambda p: (np.zeros_like(p),)),
-        "rmsprop": ("rmsprop_step", lambda f, p, g, s, t: f(p, g, s[0], lr, 0.9, 1e-7),
-                    lambda p: (np.zeros_like(p),)),
-        "adam": ("adam_step", lambda f, p, g, s, t: f(p, g, s[0], s[1], t, lr, 0.9, 0.999, 1e-7),
-                 lambda p: (np.zeros_like(p), np.zeros_like(p))),
+    settings = {
+        "momentum": ("SGD", {"learning_rate": lr, "momentum": 0.9}),
+        "rmsprop": ("RMSProp", {"learning_rate": lr, "rho": 0.9, "epsilon": 1e-7}),
+        "adam": ("Adam", {"learning_rate": lr, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
     }
-    for output, (name, step, initial) in runs.items():
+    results = {}
+    for output, (name, arguments) in settings.items():
         try:
-            function = student_object(namespace, name, "function")
-            param, state, trajectory = param0.copy(), initial(param0), []
-            for t, grad in enumerate(grads, start=1):
-                param, *state = step(function, param, grad, state, t)
-                trajectory.append(np.asarray(param, dtype=np.float64))
+            optimizer = student_object(namespace, name, "class")(**arguments)
+            context.inspect(optimizer)
+            param, trajectory = param0.copy(), []
+            for grad in grads:
+                param = np.asarray(optimizer.step(param, grad), dtype=np.float64)
+                trajectory.append(param)
             results[output] = np.stack(trajectory)
         except Exception as error:  # one broken rule must not cost the other two
             context.notes.append(f"{name}: {type(error).__name__}: {error}")
@@ -322,6 +319,187 @@ def probe_example_graphs(namespace, context):
             results[f"updates_{name}"] = np.array(int(updates(graph, "C", "E")), dtype=np.int64)
         except Exception as error:
             context.notes.append(f"updates_between({name!r}): {type(error).__name__}: {error}")
+    return results
+
+
+# ---------------------------------------------------------------- text generation
+
+
+class ToyCharModel:
+    """A fixed character-level RNN in NumPy, handed to the students' samplers.
+
+    ``initial_state(batch)`` returns zeros ``(batch, units)``; ``step(tokens, state)`` takes
+    int tokens ``(batch,)`` and returns ``(logits (batch, vocab_size), new_state)``:
+    ``state' = tanh(E[tokens] + state W)``, ``logits = state' V``.
+    """
+
+    def __init__(self, embedding, recurrent, readout):
+        self.embedding, self.recurrent, self.readout = embedding, recurrent, readout
+        self.vocab_size = readout.shape[1]
+
+    @classmethod
+    def from_inputs(cls, context):
+        return cls(*(np.asarray(context[f"model_{k}"], np.float64)
+                     for k in ("embedding", "recurrent", "readout")))
+
+    def initial_state(self, batch=1):
+        return np.zeros((batch, self.recurrent.shape[0]))
+
+    def step(self, tokens, state):
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        state = np.tanh(self.embedding[tokens] + np.asarray(state) @ self.recurrent)
+        return state @ self.readout, state
+
+
+def _ids(value):
+    return np.asarray(value, dtype=np.int64).reshape(-1)
+
+
+def probe_text_model(namespace, context):
+    """Contract: ``build_text_model(vocab_size, units)`` returns a Keras model mapping int
+    ids ``(batch, T)`` to logits ``(batch, T, vocab_size)`` (embedding, two LSTM layers,
+    dense). Returns the logits' shape on a fixed batch."""
+    build = student_object(namespace, "build_text_model", "function")
+    model = build(int(context["vocab_size"]), 16)
+    context.inspect(model)
+    logits = model(ops.convert_to_tensor(np.asarray(context["ids"], dtype=np.int32)))
+    return {"logits_shape": np.array(logits.shape, dtype=np.int64)}
+
+
+def probe_greedy(namespace, context):
+    """Contract: ``greedy_sample(model, first_token, length)`` returns ``length`` token ids
+    starting with ``first_token``, each next token the argmax of ``model.step`` (see
+    :class:`ToyCharModel`), keeping the recurrent state between characters. Called twice to
+    check that it is deterministic."""
+    sample = student_object(namespace, "greedy_sample", "function")
+    model = ToyCharModel.from_inputs(context)
+    results = {}
+    for length in np.asarray(context["lengths"]):
+        first = [_ids(sample(model, int(context["first_token"]), int(length))) for _ in range(2)]
+        if not np.array_equal(first[0], first[1]):
+            context.notes.append(f"greedy_sample gave two different results for length {length}")
+            first[0] = np.full_like(first[0], -1)
+        results[f"greedy_{length}"] = first[0]
+    return results
+
+
+def probe_temperature(namespace, context):
+    """Contract: ``sample_temperature(logits, tau, rng)`` draws one index from
+    ``exp(tau * logits) / sum exp(tau * logits)`` (the assignment's convention: tau
+    multiplies the logits) with the NumPy generator ``rng``. Returns the counts of many draws
+    per tau; the grader tests them against the formula."""
+    sample = student_object(namespace, "sample_temperature", "function")
+    logits = np.asarray(context["logits"], dtype=np.float64)
+    draws = int(context["draws"])
+    results = {}
+    for tau in np.asarray(context["taus"]):
+        rng = np.random.default_rng(int(context["seed"]))
+        picks = np.array([int(sample(logits, float(tau), rng)) for _ in range(draws)])
+        if picks.min() < 0 or picks.max() >= len(logits):
+            raise ContractError(f"sample_temperature returned an index outside "
+                                f"0..{len(logits) - 1}")
+        results[f"counts_{tau:g}"] = np.bincount(picks, minlength=len(logits)).astype(np.int64)
+    return results
+
+
+def probe_completion(namespace, context):
+    """Contract: ``complete(model, prompt, length)`` feeds the prompt ids through
+    ``model.step`` to warm the state, then appends ``length`` greedy tokens; returns prompt
+    plus continuation as one id sequence."""
+    complete = student_object(namespace, "complete", "function")
+    model = ToyCharModel.from_inputs(context)
+    prompt = _ids(context["prompt"])
+    return {"completion": _ids(complete(model, prompt.copy(), int(context["length"])))}
+
+
+def probe_beam_search(namespace, context):
+    """Contract: ``beam_search(model, first_token, length, beam_width)`` returns the
+    ``length``-token sequence starting with ``first_token`` with the highest total
+    log-probability it finds (``model.step`` as in :class:`ToyCharModel`). With a beam as
+    wide as the vocabulary on this small model it must find the brute-force optimum."""
+    search = student_object(namespace, "beam_search", "function")
+    model = ToyCharModel.from_inputs(context)
+    return {"beam": _ids(search(model, int(context["first_token"]), int(context["length"]),
+                                int(context["beam_width"])))}
+
+
+def _graph_layer(namespace, context, class_name, weight_names):
+    """Build the student's graph layer on the recorded features; check and set its weights."""
+    cls = student_object(namespace, class_name, "class")
+    features = context.array("features")
+    adjacency = context.array("adjacency")
+    layer = cls(int(context["channels"]))
+    context.inspect(layer)
+    layer([ops.convert_to_tensor(features), ops.convert_to_tensor(adjacency)])
+    variables = [getattr(layer, name, None) for name in weight_names]
+    shapes = [(-1, -1) if v is None else _shape_row(v.shape) for v in variables]
+    expected = [_shape_row(context[f"w_{name}"].shape) for name in weight_names]
+    results = {"weight_shapes": np.array(shapes, dtype=np.int64)}
+    if shapes != expected:
+        context.notes.append(f"outputs not computed: weights "
+                             f"{[n for n, s, e in zip(weight_names, shapes, expected) if s != e]} "
+                             f"missing or mis-shaped")
+        return None, None, results
+    for name, variable in zip(weight_names, variables):
+        variable.assign(context.array(f"w_{name}").reshape(variable.shape))
+    return layer, variables, results
+
+
+def probe_gcn(namespace, context):
+    """Contract: ``gcn_normalize(adjacency)`` returns ``D~^-1/2 (A + I) D~^-1/2`` of a dense
+    NumPy adjacency; ``GCNConv(channels)`` is a Keras layer with weights ``kernel``
+    ``(F, channels)`` and ``bias`` ``(channels,)``, no activation, whose call
+    ``layer([features, graph])`` takes ``features`` ``(N, F)`` and ``graph`` either a dense
+    adjacency ``(N, N)`` or a sparse edge index ``(2, E)`` (int; row 0 sources, row 1
+    targets) and returns ``A_hat features kernel + bias``, ``(N, channels)``."""
+    from course_kit.autodiff import variables_value_and_grad
+
+    results = {}
+    try:
+        normalize = student_object(namespace, "gcn_normalize", "function")
+        results["normalized"] = np.asarray(to_numpy(normalize(np.asarray(context["adjacency"]))),
+                                           dtype=np.float64)
+    except Exception as error:
+        context.notes.append(f"gcn_normalize: {type(error).__name__}: {error}")
+    layer, variables, shapes = _graph_layer(namespace, context, "GCNConv", ("kernel", "bias"))
+    results.update(shapes)
+    if layer is None:
+        return results
+    features = ops.convert_to_tensor(context.array("features"))
+    dense = ops.convert_to_tensor(context.array("adjacency"))
+    results["outputs_dense"] = to_numpy(layer([features, dense]))
+    try:
+        edges = ops.convert_to_tensor(np.asarray(context["edge_index"], dtype=np.int32))
+        results["outputs_sparse"] = to_numpy(layer([features, edges]))
+    except Exception as error:
+        context.notes.append(f"edge-index input: {type(error).__name__}: {error}")
+    readout = ops.convert_to_tensor(context.array("readout"))
+    _, grads = variables_value_and_grad(lambda: ops.sum(layer([features, dense]) * readout),
+                                        variables)
+    results["gradients"] = np.concatenate([to_numpy(g).ravel() for g in grads])
+    return results
+
+
+def probe_gat(namespace, context):
+    """Contract: ``GATConv(channels)`` is a one-head graph attention layer with weights
+    ``kernel`` ``(F, channels)``, ``attn_kernel_self`` and ``attn_kernel_neighs``
+    ``(channels, 1)`` and ``bias`` ``(channels,)``, no activation. ``layer([features,
+    adjacency])`` (dense ``(N, N)``, ``A[i, j] = 1`` when j is a neighbour of i) returns
+    ``(output, attention)``: ``z = features kernel``, ``e_ij = LeakyReLU_0.2(z_i
+    attn_kernel_self + z_j attn_kernel_neighs)``, ``alpha_ij`` the softmax of ``e_ij`` over the
+    neighbours j of i and i itself, ``output_i = sum_j alpha_ij z_j + bias`` ``(N, channels)``
+    and ``attention`` the dense ``(N, N)`` matrix of ``alpha_ij`` (0 outside the
+    neighbourhood)."""
+    names = ("kernel", "attn_kernel_self", "attn_kernel_neighs", "bias")
+    layer, _, results = _graph_layer(namespace, context, "GATConv", names)
+    if layer is None:
+        return results
+    returned = layer([ops.convert_to_tensor(context.array("features")),
+                      ops.convert_to_tensor(context.array("adjacency"))])
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise ContractError("GATConv must return the pair (output, attention)")
+    results["outputs"] = to_numpy(returned[0])
+    results["attention"] = to_numpy(returned[1])
     return results
 
 

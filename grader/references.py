@@ -27,13 +27,9 @@ PALINDROME_LENGTH, PALINDROME_STEPS = 5, 300
 
 @contextmanager
 def float64():
-    """Keras' floatx float64 (and, on JAX, 64-bit arrays enabled) inside the block."""
+    """Keras' floatx float64 inside the block (exact on TensorFlow; see ``record``)."""
     import keras
 
-    if keras.backend.backend() == "jax":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
     previous = keras.config.floatx()
     keras.config.set_floatx("float64")
     try:
@@ -88,7 +84,7 @@ def _reference_bptt(x, y, W_hx, W_hh, b_h, W_ph, b_p):
 
 
 def _reference_gradient_norms(cell, x, y, W_ph, b_p):
-    """Norm of dL/dh_t for every t, by autodiff through a zero perturbation of each h_t."""
+    """Norm of dL/dh_t for every t, by autodiff through a zero added to each h_t."""
     import keras
     from keras import ops
 
@@ -96,12 +92,13 @@ def _reference_gradient_norms(cell, x, y, W_ph, b_p):
 
     batch, steps, _ = x.shape
     units = W_ph.shape[0]
+    W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
 
-    def loss(perturbation):
+    def loss(shift):
         h = ops.zeros((batch, units), dtype=keras.config.floatx())
         for t in range(steps):
             h, _ = cell(x[:, t], [h])
-            h = h + perturbation[t]
+            h = h + shift[t]
         logits = ops.matmul(h, W_ph) + b_p
         return ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
 
@@ -140,17 +137,91 @@ def _keras_optimizer_trajectories(param, grads, learning_rate):
 
 
 def _example_graph_reference():
-    import networkx as nx
-
     from course_kit.data import example_graph
+    from course_kit.graphs import propagation_steps, self_loop_adjacency
 
     expected = {}
     for name in ("fall2019", "2020"):
         graph = example_graph(name)
-        adjacency = nx.to_numpy_array(graph, nodelist=list(graph.nodes), dtype=np.int64)
-        expected[f"a_plus_i_{name}"] = adjacency + np.eye(len(graph), dtype=np.int64)
-        expected[f"updates_{name}"] = np.array(nx.shortest_path_length(graph, "C", "E"))
+        expected[f"a_plus_i_{name}"] = self_loop_adjacency(graph)
+        expected[f"updates_{name}"] = np.array(propagation_steps(graph, "C", "E"))
     return expected
+
+
+def _graph_inputs(rng, weights):
+    from course_kit.data import example_graph
+    import networkx as nx
+
+    adjacency = nx.to_numpy_array(example_graph("fall2019"), dtype=np.float64)
+    return {"features": rng.normal(size=(6, 4)), "adjacency": adjacency,
+            "edge_index": np.stack(np.nonzero(adjacency.T)).astype(np.int64),
+            "channels": np.array(3), "readout": rng.normal(size=(6, 3)),
+            **_weights(rng, weights)}
+
+
+def _reference_gat(inputs):
+    """The kit's one-head GATConv with these weights; attention scattered into (N, N).
+
+    On the torch backend the kit's GATConv does not run in float64 (a float32/float64 mix in
+    its attention scores), so there the reference is computed in float32.
+    """
+    import keras
+    from keras import ops
+
+    from course_kit.layers import GATConv, add_self_loops, graph_inputs
+
+    dtype = "float32" if keras.backend.backend() == "torch" else "float64"
+    layer = GATConv(3, attn_heads=1, dropout_rate=0.0, return_attn_coef=True, dtype=dtype)
+    features, adjacency = inputs["features"], inputs["adjacency"]
+    layer([features, adjacency])
+    layer.kernel.assign(inputs["w_kernel"][:, None, :])
+    layer.attn_kernel_self.assign(inputs["w_attn_kernel_self"][:, None, :])
+    layer.attn_kernel_neighs.assign(inputs["w_attn_kernel_neighs"][:, None, :])
+    layer.bias.assign(inputs["w_bias"])
+    output, coefficients = layer([features, adjacency])
+    edge_index, edge_weight = graph_inputs(adjacency)
+    edge_index, _ = add_self_loops(ops.convert_to_tensor(edge_index),
+                                   ops.convert_to_tensor(edge_weight), len(adjacency))
+    sources, targets = ops.convert_to_numpy(edge_index)
+    attention = np.zeros_like(adjacency)
+    attention[targets, sources] = ops.convert_to_numpy(coefficients)[:, 0]
+    shapes = [(4, 3), (3, 1), (3, 1), (3, 0)]
+    return {"weight_shapes": np.array(shapes), "outputs": ops.convert_to_numpy(output),
+            "attention": attention}
+
+
+def _toy_model_inputs(rng, vocab_size=5, units=6):
+    return {"model_embedding": rng.normal(0, 1.0, size=(vocab_size, units)),
+            "model_recurrent": rng.normal(0, 0.6, size=(units, units)),
+            "model_readout": rng.normal(0, 1.5, size=(units, vocab_size))}
+
+
+def _greedy(model, tokens, length):
+    """Warm the state on ``tokens`` (all but the last produce no output), then extend greedily."""
+    state = model.initial_state()
+    sequence = list(tokens)
+    for token in sequence[:-1]:
+        _, state = model.step([token], state)
+    while len(sequence) < length:
+        logits, state = model.step([sequence[-1]], state)
+        sequence.append(int(np.argmax(logits[0])))
+    return np.array(sequence[:length], dtype=np.int64)
+
+
+def _brute_force_best(model, first, length):
+    """The highest log-probability sequence of ``length`` tokens starting with ``first``."""
+    import itertools
+
+    best, best_score = None, -np.inf
+    for tail in itertools.product(range(model.vocab_size), repeat=length - 1):
+        sequence, state, score = (first, *tail), model.initial_state(), 0.0
+        for current, following in zip(sequence, sequence[1:]):
+            logits, state = model.step([current], state)
+            log_probs = logits[0] - np.logaddexp.reduce(logits[0])
+            score += log_probs[following]
+        if score > best_score:
+            best, best_score = sequence, score
+    return np.array(best, dtype=np.int64)
 
 
 def compute(qid: str) -> tuple[dict, dict]:
@@ -183,7 +254,8 @@ def compute(qid: str) -> tuple[dict, dict]:
                                              probes.Context(inputs))
         elif question.probe == "parameter_count":
             inputs = {"sizes": np.array([[1, 1, 1], [3, 8, 2], [10, 128, 10], [2, 256, 5]])}
-            expected = {"counts": np.array([_parameter_count(*map(int, s)) for s in inputs["sizes"]])}
+            counts = [_parameter_count(*map(int, size)) for size in inputs["sizes"]]
+            expected = {"counts": np.array(counts)}
         elif question.probe == "optimizers":
             inputs = {"param": rng.normal(size=(3,)), "grads": rng.normal(size=(6, 3)),
                       "learning_rate": np.array(0.01)}
@@ -201,6 +273,41 @@ def compute(qid: str) -> tuple[dict, dict]:
                                        "W_ph": (6, 3), "b_p": (3,)})}
             expected = probes.PROBES["gradient_norms"](
                 {"gradient_norms_over_time": _reference_gradient_norms}, probes.Context(inputs))
+        elif question.probe == "gcn":
+            from course_kit.layers import GCNConv, gcn_normalize
+
+            inputs = _graph_inputs(rng, {"kernel": (4, 3), "bias": (3,)})
+            expected = probes.PROBES["gcn"]({"GCNConv": GCNConv, "gcn_normalize": gcn_normalize},
+                                            probes.Context(inputs))
+        elif question.probe == "gat":
+            inputs = _graph_inputs(rng, {"kernel": (4, 3), "attn_kernel_self": (3, 1),
+                                         "attn_kernel_neighs": (3, 1), "bias": (3,)})
+            expected = _reference_gat(inputs)
+        elif question.probe == "text_model":
+            inputs = {"vocab_size": np.array(7), "ids": rng.integers(0, 7, size=(2, 9))}
+            expected = {"logits_shape": np.array([2, 9, 7])}
+        elif question.probe in ("greedy", "completion", "beam_search"):
+            inputs = _toy_model_inputs(rng)
+            model = probes.ToyCharModel.from_inputs(probes.Context(inputs))
+            if question.probe == "greedy":
+                inputs.update(first_token=np.array(2), lengths=np.array([5, 40]))
+                expected = {f"greedy_{n}": _greedy(model, [2], n) for n in (5, 40)}
+            elif question.probe == "completion":
+                inputs.update(prompt=np.array([1, 4, 0, 3]), length=np.array(12))
+                expected = {"completion": _greedy(model, [1, 4, 0, 3], 16)}
+            else:
+                inputs.update(first_token=np.array(1), length=np.array(5),
+                              beam_width=np.array(5**4))
+                expected = {"beam": _brute_force_best(model, 1, 5)}
+        elif question.probe == "temperature":
+            logits = np.array([1.0, 0.2, -0.5, 2.0, 0.0])
+            inputs = {"logits": logits, "taus": np.array([0.5, 1.0, 2.0]), "draws": np.array(20000),
+                      "seed": np.array(7)}
+            from course_kit.sampling import inverse_temperature_probabilities
+
+            expected = {f"probabilities_{tau:g}": np.asarray(
+                inverse_temperature_probabilities(logits, tau), dtype=np.float64)
+                for tau in (0.5, 1.0, 2.0)}
         elif question.probe == "example_graphs":
             inputs = {}
             expected = _example_graph_reference()
@@ -223,7 +330,12 @@ def _npz_bytes(inputs, expected) -> bytes:
 
 
 def record(qids=None, directory: Path = REFERENCE_DIR) -> list[Path]:
-    """Compute and store the references of ``qids`` (all automatic questions by default)."""
+    """Compute and store the references of ``qids`` (all automatic questions by default).
+
+    Record on the TensorFlow backend: there the kit's layers compute in float64 throughout,
+    while JAX (without ``jax_enable_x64``) and, for some operations, PyTorch fall back to
+    float32 (differences of about 1e-7, far inside the students' tolerances).
+    """
     from grader.files import atomic_write_bytes
 
     written = []

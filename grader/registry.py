@@ -25,7 +25,8 @@ NOTEBOOKS = {
 
 # What an implementation question may not use: the kit's own answers and Keras' built-in
 # recurrent and dense layers (a dotted prefix matches a module, a class or anything inside).
-KIT_ANSWERS = ("course_kit.layers", "course_kit.models", "course_kit.sampling", "course_kit.training")
+KIT_ANSWERS = ("course_kit.layers", "course_kit.models", "course_kit.sampling",
+               "course_kit.training", "course_kit.graphs")
 KERAS_RECURRENT = ("keras.layers.SimpleRNNCell", "keras.layers.SimpleRNN", "keras.layers.LSTMCell",
                    "keras.layers.LSTM", "keras.layers.GRUCell", "keras.layers.GRU",
                    "keras.layers.RNN", "keras.layers.Dense")
@@ -37,9 +38,11 @@ class Check:
     """One automatic check: compares the probe's array ``output`` with the reference.
 
     ``kind`` is ``"allclose"`` (shape, then ``|student - ref| <= atol + rtol * |ref|``),
-    ``"equal"`` (exact, for integers and booleans) or ``"accuracy"`` (the output holds
+    ``"equal"`` (exact, for integers and booleans), ``"accuracy"`` (the output holds
     predicted labels; the reference holds the true labels, which never leave the grader; it
-    passes when the accuracy reaches ``threshold``).
+    passes when the accuracy reaches ``threshold``) or ``"distribution"`` (the output holds
+    counts of random draws, the reference the probabilities; it passes when their total
+    variation distance is at most ``threshold``).
     """
 
     name: str
@@ -112,7 +115,8 @@ def _cell_checks(prefix_points=(1, 2, 2), rtol=1e-4, atol=1e-5):
     return (
         Check("weight names and shapes", names, "weight_shapes", kind="equal"),
         Check("outputs over a sequence", outputs, "outputs", rtol=rtol, atol=atol),
-        Check("gradients with respect to the weights", gradients, "gradients", rtol=rtol, atol=atol),
+        Check("gradients with respect to the weights", gradients, "gradients", rtol=rtol,
+              atol=atol),
     )
 
 
@@ -164,11 +168,13 @@ QUESTIONS: dict[str, Question] = {
                 Check("Adam, step by step", 2, "adam", rtol=1e-5, atol=1e-6),
             ),
             rubric=(RubricItem("why adaptive and momentum methods beat plain SGD", 3),),
-            probe="optimizers", forbidden=("keras.optimizers", "torch.optim", "optax"),
+            probe="optimizers",
+            forbidden=KIT_ANSWERS + ("keras.optimizers", "torch.optim", "optax"),
         ),
         Question(
             "q1_5", "LSTM gates and parameter count", 1,
-            checks=(Check("count_parameters(d, n, c) on several sizes", 3, "counts", kind="equal"),),
+            checks=(Check("count_parameters(d, n, c) on several sizes", 3, "counts",
+                          kind="equal"),),
             rubric=(RubricItem("purpose of each gate and the choice of its non-linearity", 4),),
             probe="parameter_count",
         ),
@@ -200,25 +206,60 @@ QUESTIONS: dict[str, Question] = {
         ),
         Question(
             "q2_1", "Character-level text model", 2,
+            checks=(Check("logits shape (batch, T, vocab)", 2, "logits_shape", kind="equal"),),
             rubric=(
                 RubricItem("model trained; loss and accuracy curves", 3),
                 RubricItem("hyperparameters justified", 2),
             ),
+            probe="text_model", forbidden=KIT_ANSWERS,
         ),
         Question(
             "q2_2", "Greedy generation", 2,
-            rubric=(RubricItem("samples at 1/3, 2/3, 3/3 of training, lengths around T, discussed", 3),),
+            checks=(
+                Check("greedy sample shorter than T, deterministic", 1, "greedy_5", kind="equal"),
+                Check("greedy sample longer than T, deterministic", 2, "greedy_40", kind="equal"),
+            ),
+            rubric=(RubricItem("samples at 1/3, 2/3, 3/3 of training, lengths around T, "
+                               "discussed", 3),),
+            probe="greedy", forbidden=KIT_ANSWERS,
         ),
         Question(
             "q2_3", "Temperature sampling", 2,
+            checks=(
+                Check("draws follow exp(tau x) for tau = 0.5", 1, "counts_0.5", kind="distribution",
+                      reference="probabilities_0.5", threshold=0.03),
+                Check("draws follow exp(tau x) for tau = 1", 1, "counts_1", kind="distribution",
+                      reference="probabilities_1", threshold=0.03),
+                Check("draws follow exp(tau x) for tau = 2", 1, "counts_2", kind="distribution",
+                      reference="probabilities_2", threshold=0.03),
+            ),
             rubric=(RubricItem("samples for tau in {0.5, 1, 2} compared; convention named", 3),),
+            probe="temperature", forbidden=KIT_ANSWERS,
         ),
-        Question("q2_4", "Sentence completion (bonus)", 2, bonus=True,
-                 rubric=(RubricItem("completion starts with the prompt and continues it", 2),)),
-        Question("q2_5", "Beam search and top-k (bonus)", 2, bonus=True,
-                 rubric=(RubricItem("beam search / top-k samples compared with greedy", 2),)),
+        Question(
+            "q2_4", "Sentence completion (bonus)", 2, bonus=True,
+            checks=(Check("prompt kept, state warmed on it, greedy continuation", 2, "completion",
+                          kind="equal"),),
+            rubric=(RubricItem("completions of a few prompts shown and discussed", 1),),
+            probe="completion", forbidden=KIT_ANSWERS,
+        ),
+        Question(
+            "q2_5", "Beam search and top-k (bonus)", 2, bonus=True,
+            checks=(Check("beam search finds the brute-force best sequence", 2, "beam",
+                          kind="equal"),),
+            rubric=(RubricItem("beam search / top-k samples compared with greedy", 1),),
+            probe="beam_search", forbidden=KIT_ANSWERS,
+        ),
         Question(
             "q3_1", "GCN layer", 3,
+            checks=(
+                Check("gcn_normalize: D^-1/2 (A+I) D^-1/2", 2, "normalized", rtol=1e-6, atol=1e-8),
+                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
+                Check("outputs with a dense adjacency", 2, "outputs_dense"),
+                Check("outputs with a sparse edge index", 2, "outputs_sparse"),
+                Check("gradients with respect to the weights", 1, "gradients"),
+            ),
+            probe="gcn", forbidden=KIT_ANSWERS + KERAS_GRAPH,
             rubric=(
                 RubricItem("message passing explained in terms of A_hat", 2),
                 RubricItem("one drawback and a remedy", 2),
@@ -236,10 +277,17 @@ QUESTIONS: dict[str, Question] = {
         ),
         Question(
             "q3_3", "Graph attention (GAT) layer", 3,
+            checks=(
+                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
+                Check("outputs", 3, "outputs"),
+                Check("attention: softmax over each neighbourhood", 2, "attention"),
+            ),
+            probe="gat", forbidden=KIT_ANSWERS + KERAS_GRAPH,
             rubric=(RubricItem("the attention update written as a formula", 2),),
         ),
         Question("q3_4", "Applications of graph neural networks", 3,
-                 rubric=(RubricItem("two real-world applications, each with what nodes and edges are", 3),)),
+                 rubric=(RubricItem("two real-world applications, each with what nodes and "
+                                    "edges are", 3),)),
         Question(
             "q3_5", "Sequences against graphs", 3,
             rubric=(

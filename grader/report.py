@@ -80,7 +80,10 @@ def manual_markdown(result: dict, answers: dict) -> str:
         lines += ["", "Answer:", ""]
         for cell in question.answer_cells:
             text = answers.get(cell)
-            lines += [f"> {line}" for line in text.splitlines()] if text else [f"(cell {cell} not found)"]
+            if text:
+                lines += [f"> {line}" for line in text.splitlines()]
+            else:
+                lines.append(f"(cell {cell} not found)")
         lines.append("")
     return "\n".join(lines)
 

@@ -59,6 +59,7 @@ class Limits:
     memory_mb: int = 4096
     file_mb: int = 64
     processes: int = 256
+    threads: int = 1
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _environment(scratch: Path, backend: str, device: str) -> dict[str, str]:
+def _environment(scratch: Path, backend: str, device: str, threads: int) -> dict[str, str]:
     home = scratch / "home"
     for folder in ("home", "tmp", "keras", "mpl"):
         (scratch / folder).mkdir(exist_ok=True)
@@ -101,9 +102,15 @@ def _environment(scratch: Path, backend: str, device: str) -> dict[str, str]:
         "TF_USE_LEGACY_KERAS": "1",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # Students graded in parallel share the cores: more threads than cores per process
+        # only adds contention.
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": str(threads),
+        "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}",
     }
-    for name in ("LANG", "LC_ALL", "OMP_NUM_THREADS", "XLA_FLAGS", "CUDA_VISIBLE_DEVICES",
-                 "LD_LIBRARY_PATH"):
+    for name in ("LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
         if name in os.environ:
             env[name] = os.environ[name]
     if device == "cpu":
@@ -227,7 +234,7 @@ def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(),
                        "file_mb": limits.file_mb, "processes": limits.processes},
         }
         (jobdir / "job.json").write_text(json.dumps(job))
-        env = _environment(scratch, backend, device)
+        env = _environment(scratch, backend, device, limits.threads)
 
         first = 0
         while first < len(tasks):
@@ -242,11 +249,13 @@ def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(),
                         break
                     header, payload = frame
                     if header.get("kind") == "ready":
-                        meta.update(device=str(header.get("device")), backend=str(header.get("backend")))
+                        meta.update(device=str(header.get("device")),
+                                    backend=str(header.get("backend")))
                     elif header.get("kind") == "start" and header.get("qid") == tasks[first].qid:
                         current, started = tasks[first], time.monotonic()
                         deadline = started + current.timeout
-                    elif header.get("kind") == "result" and current and header.get("qid") == current.qid:
+                    elif (header.get("kind") == "result" and current
+                          and header.get("qid") == current.qid):
                         arrays = decode_arrays(payload)
                         status = "ok" if header.get("status") == "ok" else "error"
                         outcomes.append(Outcome(current.qid, status, arrays, header,
@@ -281,7 +290,8 @@ def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(),
                 message = _describe_exit(child, "before the question started")
                 if kind == "timeout":
                     message = f"the student process did not start within {STARTUP_SECONDS:.0f} s"
-                outcomes += [Outcome(rest.qid, "crashed", message=message) for rest in tasks[first:]]
+                outcomes += [Outcome(rest.qid, "crashed", message=message)
+                             for rest in tasks[first:]]
                 break
             if kind == "timeout":
                 message = f"timed out after {task.timeout:.0f} s (wall clock)"

@@ -42,12 +42,21 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
         accuracy = float(np.mean(actual == expected))
         result["passed"] = accuracy >= check.threshold
         result["message"] = f"held-out accuracy {accuracy:.3f} (needs {check.threshold:.2f})"
+    elif check.kind == "distribution":
+        if actual.shape != expected.shape or actual.sum() <= 0:
+            result["message"] = f"shape mismatch: got {actual.shape}, expected {expected.shape}"
+            return result
+        distance = 0.5 * float(np.abs(actual / actual.sum() - expected).sum())
+        result["passed"] = distance <= check.threshold
+        result["message"] = (f"total variation distance {distance:.3f} between the draws and "
+                             f"the formula (allowed {check.threshold:g})")
     elif actual.shape != expected.shape:
         result["message"] = f"shape mismatch: got {actual.shape}, expected {expected.shape}"
     elif check.kind == "equal":
         wrong = int(np.sum(actual != expected))
         result["passed"] = wrong == 0
-        result["message"] = "exact match" if wrong == 0 else f"{wrong} of {actual.size} entries differ"
+        result["message"] = ("exact match" if wrong == 0
+                             else f"{wrong} of {actual.size} entries differ")
     else:
         if not np.issubdtype(actual.dtype, np.number):
             result["message"] = f"expected numbers, got dtype {actual.dtype}"

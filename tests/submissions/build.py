@@ -98,21 +98,38 @@ OPTIMIZERS = '''
 import numpy as np
 
 
-def momentum_step(param, grad, velocity, learning_rate, momentum):
-    velocity = momentum * velocity - learning_rate * grad
-    return param + velocity, velocity
+class SGD:
+    def __init__(self, learning_rate=0.01, momentum=0.0):
+        self.learning_rate, self.momentum, self.velocity = learning_rate, momentum, 0.0
+
+    def step(self, weights, gradients):
+        self.velocity = self.momentum * self.velocity - self.learning_rate * gradients
+        return weights + self.velocity
 
 
-def rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon):
-    mean_square = rho * mean_square + (1 - rho) * grad**2
-    return param - learning_rate * grad / (np.sqrt(mean_square) + epsilon), mean_square
+class RMSProp:
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+        self.learning_rate, self.rho, self.epsilon = learning_rate, rho, epsilon
+        self.mean_square = 0.0
+
+    def step(self, weights, gradients):
+        self.mean_square = self.rho * self.mean_square + (1 - self.rho) * gradients**2
+        return weights - self.learning_rate * gradients / (np.sqrt(self.mean_square) + self.epsilon)
 
 
-def adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon):
-    m = beta_1 * m + (1 - beta_1) * grad
-    v = beta_2 * v + (1 - beta_2) * grad**2
-    m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
-    return param - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon), m, v
+class Adam:
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.learning_rate, self.beta_1, self.beta_2 = learning_rate, beta_1, beta_2
+        self.epsilon = epsilon
+        self.m = self.v = 0.0
+        self.t = 0
+
+    def step(self, weights, gradients):
+        self.t += 1
+        self.m = self.beta_1 * self.m + (1 - self.beta_1) * gradients
+        self.v = self.beta_2 * self.v + (1 - self.beta_2) * gradients**2
+        m_hat, v_hat = self.m / (1 - self.beta_1**self.t), self.v / (1 - self.beta_2**self.t)
+        return weights - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
 '''
 
 COUNT = '''
@@ -165,6 +182,7 @@ def gradient_norms_over_time(cell, x, y, W_ph, b_p):
     """||dL/dh_t|| for every t: differentiate with respect to a zero added to each h_t."""
     batch, steps, _ = x.shape
     units = W_ph.shape[0]
+    W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
 
     def loss(shift):
         h = ops.zeros((batch, units), dtype=x.dtype)
@@ -258,6 +276,137 @@ def updates_between(graph, source, target):
     raise ValueError(f"{target} cannot be reached from {source}")
 '''
 
+GCN = '''
+import keras
+import numpy as np
+from keras import ops
+
+
+def gcn_normalize(adjacency):
+    a = np.asarray(adjacency, dtype=float) + np.eye(len(adjacency))
+    scale = 1.0 / np.sqrt(a.sum(axis=1))
+    return a * scale[:, None] * scale[None, :]
+
+
+class GCNConv(keras.layers.Layer):
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[0][-1], self.channels), name="kernel")
+        self.bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        features, graph = inputs
+        n = ops.shape(features)[0]
+        if "int" in keras.backend.standardize_dtype(graph.dtype):
+            # an edge index: row 0 sources, row 1 targets, A[target, source] = 1
+            pairs = ops.stack([graph[1], graph[0]], axis=1)
+            graph = ops.scatter(pairs, ops.ones((ops.shape(pairs)[0],), features.dtype), (n, n))
+        a = graph + ops.eye(n, dtype=features.dtype)
+        scale = 1.0 / ops.sqrt(ops.sum(a, axis=1))
+        a_hat = a * scale[:, None] * scale[None, :]
+        return ops.matmul(a_hat, ops.matmul(features, self.kernel)) + self.bias
+'''
+
+GAT = '''
+import keras
+from keras import ops
+
+
+class GATConv(keras.layers.Layer):
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def build(self, input_shape):
+        c = self.channels
+        self.kernel = self.add_weight(shape=(input_shape[0][-1], c), name="kernel")
+        self.attn_kernel_self = self.add_weight(shape=(c, 1), name="attn_kernel_self")
+        self.attn_kernel_neighs = self.add_weight(shape=(c, 1), name="attn_kernel_neighs")
+        self.bias = self.add_weight(shape=(c,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        features, adjacency = inputs
+        z = ops.matmul(features, self.kernel)
+        scores = (ops.matmul(z, self.attn_kernel_self)
+                  + ops.transpose(ops.matmul(z, self.attn_kernel_neighs)))  # e[i, j]
+        scores = ops.leaky_relu(scores, negative_slope=0.2)
+        neighbours = (adjacency + ops.eye(ops.shape(features)[0], dtype=features.dtype)) > 0
+        alpha = ops.softmax(ops.where(neighbours, scores, -1e9), axis=-1)
+        alpha = ops.where(neighbours, alpha, 0.0)
+        return ops.matmul(alpha, z) + self.bias, alpha
+'''
+
+TEXT_MODEL = '''
+import keras
+
+
+def build_text_model(vocab_size, units):
+    return keras.Sequential([
+        keras.layers.Embedding(vocab_size, units),
+        keras.layers.LSTM(units, return_sequences=True),
+        keras.layers.LSTM(units, return_sequences=True),
+        keras.layers.Dense(vocab_size),
+    ])
+'''
+
+GREEDY = '''
+import numpy as np
+
+
+def greedy_sample(model, first_token, length):
+    tokens, state = [first_token], model.initial_state(1)
+    while len(tokens) < length:
+        logits, state = model.step([tokens[-1]], state)
+        tokens.append(int(np.argmax(logits[0])))
+    return tokens
+'''
+
+TEMPERATURE = '''
+import numpy as np
+
+
+def sample_temperature(logits, tau, rng):
+    """The assignment's convention: tau multiplies the logits (tau = 2 is sharper)."""
+    scaled = tau * np.asarray(logits, dtype=float)
+    p = np.exp(scaled - scaled.max())
+    return rng.choice(len(p), p=p / p.sum())
+'''
+
+COMPLETION = '''
+import numpy as np
+
+
+def complete(model, prompt, length):
+    state = model.initial_state(1)
+    for token in prompt[:-1]:
+        _, state = model.step([token], state)
+    tokens = list(prompt)
+    for _ in range(length):
+        logits, state = model.step([tokens[-1]], state)
+        tokens.append(int(np.argmax(logits[0])))
+    return tokens
+'''
+
+BEAM = '''
+import numpy as np
+
+
+def beam_search(model, first_token, length, beam_width):
+    beams = [([first_token], model.initial_state(1), 0.0)]
+    while len(beams[0][0]) < length:
+        candidates = []
+        for tokens, state, score in beams:
+            logits, new_state = model.step([tokens[-1]], state)
+            log_probs = logits[0] - np.logaddexp.reduce(logits[0])
+            candidates += [(tokens + [k], new_state, score + log_probs[k])
+                           for k in range(len(log_probs))]
+        beams = sorted(candidates, key=lambda c: -c[2])[:beam_width]
+    return beams[0][0]
+'''
+
 ANSWERS = {
     "q1_1": "dL/dW_ph uses only h_T; dL/dW_hh sums over every earlier step through the chain "
             "of Jacobians W_hh^T diag(1 - h_k^2), which shrinks or grows geometrically.",
@@ -268,7 +417,9 @@ ANSWERS = {
 REFERENCE_CELLS = {
     1: {"q1_1": BPTT, "q1_2": RNN_CELL, "q1_3": PALINDROME, "q1_4": OPTIMIZERS, "q1_5": COUNT,
         "q1_6": LSTM_CELL, "q1_7": GRADIENT_NORMS, "q1_9": PEEPHOLE_GRU},
-    3: {"q3_2": EXAMPLE_GRAPHS},
+    2: {"q2_1": TEXT_MODEL, "q2_2": GREEDY, "q2_3": TEMPERATURE, "q2_4": COMPLETION,
+        "q2_5": BEAM},
+    3: {"q3_1": GCN, "q3_2": EXAMPLE_GRAPHS, "q3_3": GAT},
 }
 
 # ----------------------------------------------------------------- broken and cheating cells
@@ -276,7 +427,8 @@ REFERENCE_CELLS = {
 CHEATS = {
     "syntax_error": "def VanillaRNNCell(:\n    pass\n",
     "wrong_shapes": RNN_CELL.replace("shape=(d, self.units)", "shape=(self.units, d)")
-                            .replace("ops.matmul(x, self.W_hx)", "ops.matmul(x, ops.transpose(self.W_hx))"),
+                            .replace("ops.matmul(x, self.W_hx)",
+                                     "ops.matmul(x, ops.transpose(self.W_hx))"),
     "nan_outputs": RNN_CELL.replace("return h, [h]", "h = h * float('nan')\n        return h, [h]"),
     "infinite_loop": "while True:\n    pass\n",
     "long_sleep": "import time\ntime.sleep(10**6)\n",
@@ -295,7 +447,8 @@ CHEATS = {
     "keyboard_interrupt": "raise KeyboardInterrupt\n" + RNN_CELL,
     "fake_result": (
         "import os, sys, json\n"
-        "print(json.dumps({'student': 'me', 'score': 100, 'q1_2': {'score': 7, 'status': 'passed'}}))\n"
+        "print(json.dumps({'student': 'me', 'score': 100, "
+        "'q1_2': {'score': 7, 'status': 'passed'}}))\n"
         "from grader.protocol import encode_frame, encode_arrays\n"
         "import numpy as np\n"
         "frame = encode_frame({'kind': 'result', 'qid': 'q1_2', 'status': 'ok'},\n"
@@ -308,7 +461,8 @@ CHEATS = {
         "repo = pathlib.Path(course_kit.__file__).resolve().parent.parent\n"
         "targets = [repo / 'grader' / 'references' / 'q1_2.npz', repo / 'grader' / 'registry.py']\n"
         "for root, dirs, files in os.walk('/tmp'):\n"
-        "    targets += [pathlib.Path(root) / f for f in files if f in ('result.json', 'grades.csv')]\n"
+        "    targets += [pathlib.Path(root) / f for f in files "
+        "if f in ('result.json', 'grades.csv')]\n"
         "    if len(targets) > 50:\n        break\n"
         "for target in targets:\n"
         "    try:\n        target.write_text('{\"score\": 100}')\n"
@@ -336,7 +490,8 @@ CHEATS = {
     "import_kit": "from course_kit.layers import VanillaRNNCell\n",
     "subclass_kit_obfuscated": (
         "import importlib\n"
-        "base = getattr(importlib.import_module('course_kit.' + 'lay' + 'ers'), 'Vanilla' + 'RNNCell')\n"
+        "base = getattr(importlib.import_module('course_kit.' + 'lay' + 'ers'), "
+        "'Vanilla' + 'RNNCell')\n"
         "class VanillaRNNCell(base):\n    pass\n"),
     "huge_output": "for _ in range(100):\n    print('x' * 1_000_000)\n" + RNN_CELL,
 }
@@ -374,6 +529,8 @@ def notebook(cells_by_id, answers=None):
         cells.append(graded_cell(source, graded_id))
     for graded_id, text in (answers or {}).items():
         cells.append(graded_cell(text, f"{graded_id}_answer", "markdown"))
+    for index, cell in enumerate(cells):
+        cell.id = f"cell-{index}"  # fixed ids keep the files identical from build to build
     return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}})
 
@@ -397,7 +554,8 @@ def outputs():
     reference_folder(SAMPLES / "reference_solution")
     reference_folder(SAMPLES / "forgot_the_tanh",
                      replace={"q1_6": LSTM_CELL.replace("h = ops.tanh(c) * o", "h = c * o")})
-    reference_folder(SAMPLES / "only_part_one", drop=("q3_2",))
+    reference_folder(SAMPLES / "only_part_one",
+                     drop=("q2_1", "q2_2", "q2_3", "q2_4", "q2_5", "q3_1", "q3_2", "q3_3"))
     reference_folder(SAMPLES / "borrowed_the_kit",
                      replace={"q1_2": "from course_kit.layers import VanillaRNNCell\n"})
     texts = {path: notebook_text(nb) for path, nb in files.items()}
