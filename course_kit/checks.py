@@ -25,7 +25,7 @@ __all__ = [
     "check_cell",
     "check_environment",
     "check_gradient_norms",
-    "check_optimizer_step",
+    "check_optimizer",
     "check_parameter_count",
     "fast_mode",
     "rel_error",
@@ -271,58 +271,49 @@ def check_bptt(student_function, seed=0):
 
 
 OPTIMIZERS = {
-    "momentum": (lambda lr: keras.optimizers.SGD(lr, momentum=0.9), 1,
-                 lambda f, p, g, s, t, lr: f(p, g, s[0], lr, 0.9)),
-    "rmsprop": (lambda lr: keras.optimizers.RMSprop(lr, rho=0.9, epsilon=1e-7), 1,
-                lambda f, p, g, s, t, lr: f(p, g, s[0], lr, 0.9, 1e-7)),
-    "adam": (lambda lr: keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7), 2,
-             lambda f, p, g, s, t, lr: f(p, g, s[0], s[1], t, lr, 0.9, 0.999, 1e-7)),
+    "momentum": ("SGD", {"learning_rate": 0.01, "momentum": 0.9}),
+    "rmsprop": ("RMSprop", {"learning_rate": 0.01, "rho": 0.9, "epsilon": 1e-7}),
+    "adam": ("Adam", {"learning_rate": 0.01, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
 }
 
 
-def check_optimizer_step(student_step, optimizer, steps=8, learning_rate=0.01, seed=0):
-    """Run ``student_step`` for ``steps`` steps on fixed random gradients beside the Keras
-    optimizer ``optimizer`` (``"momentum"``, ``"rmsprop"`` or ``"adam"``) and compare the
-    parameters after every step.
+def check_optimizer(student_class, optimizer, steps=8, seed=0):
+    """Run the student's optimiser for ``steps`` steps on fixed random gradients beside the
+    Keras optimizer ``optimizer`` (``"momentum"``, ``"rmsprop"`` or ``"adam"``) with the same
+    settings, and compare the weights after every step.
 
-    Signatures (NumPy in, new arrays out):
-    ``momentum_step(param, grad, velocity, learning_rate, momentum) -> (param, velocity)``;
-    ``rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon)
-    -> (param, mean_square)``;
-    ``adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon) -> (param, m, v)``
-    with ``t`` counting steps from 1.
+    The contract: ``student_class(**settings)`` with the keyword arguments of Keras
+    (``learning_rate`` and ``momentum``; ``rho`` and ``epsilon``; ``beta_1``, ``beta_2`` and
+    ``epsilon``) has a method ``step(weights, gradients)`` that returns the updated weights
+    (a new NumPy array) and keeps its own state between calls.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
-    make, num_slots, call = OPTIMIZERS[optimizer]
-    title = f"{student_step.__name__} follows keras.optimizers ({optimizer})"
+    keras_name, settings = OPTIMIZERS[optimizer]
+    title = f"{student_class.__name__} follows keras.optimizers.{keras_name}"
     rng = np.random.default_rng(seed)
-    param = rng.normal(size=(5,))
+    weights = rng.normal(size=(5,))
     grads = rng.normal(size=(steps, 5))
 
-    keras_optimizer = make(learning_rate)
-    variable = keras.Variable(param.astype("float32"))
+    keras_optimizer = getattr(keras.optimizers, keras_name)(**settings)
+    variable = keras.Variable(weights.astype("float32"))
     expected = []
     for grad in grads:
         keras_optimizer.apply([ops.convert_to_tensor(grad.astype("float32"))], [variable])
         expected.append(ops.convert_to_numpy(variable))
 
-    mine, state, trajectory = param.copy(), [np.zeros_like(param) for _ in range(num_slots)], []
+    mine, trajectory = student_class(**settings), [weights.copy()]
     for t, grad in enumerate(grads, start=1):
-        out = call(student_step, mine, grad, state, t, learning_rate)
-        if not isinstance(out, tuple) or len(out) != num_slots + 1:
-            raise CheckFailed(f"{title}: return a tuple (param, {num_slots} state array(s)), "
-                              f"got {type(out).__name__}")
-        mine, *state = out
-        trajectory.append(_numpy(mine))
-        if trajectory[-1].shape != param.shape:
-            raise CheckFailed(f"{title}: step {t} returned a parameter of shape "
-                              f"{trajectory[-1].shape}, expected {param.shape}")
+        trajectory.append(_numpy(mine.step(trajectory[-1].copy(), grad)))
+        if trajectory[-1].shape != weights.shape:
+            raise CheckFailed(f"{title}: step {t} returned weights of shape "
+                              f"{trajectory[-1].shape}, expected {weights.shape}")
+    trajectory = trajectory[1:]
     errors = [rel_error(a, b) for a, b in zip(trajectory, expected)]
     first_bad = next((t for t, e in enumerate(errors, start=1) if not e <= TOLERANCE), None)
-    hint = ("bias correction uses t starting at 1" if optimizer == "adam" and first_bad == 1 else
+    hint = ("the bias correction counts steps from t = 1" if optimizer == "adam" else
             "compare the update with the rule in the text, term by term")
-    ok = _compare(f"parameters after each of {steps} steps", np.stack(trajectory),
+    ok = _compare(f"weights after each of {steps} steps", np.stack(trajectory),
                   np.stack(expected), hint)
     if first_bad is not None:
         print(f"  first step that differs: {first_bad}")
