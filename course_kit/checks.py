@@ -11,6 +11,7 @@ both arrays. In float32 a correct implementation scores about 1e-7; the default 
 1e-5.
 """
 
+import contextlib
 import os
 import platform
 
@@ -70,6 +71,16 @@ def _compare(label, actual, expected, hint, tolerance=TOLERANCE):
     ok = error <= tolerance
     print(f"  {label}: relative error {error:.2e}" + ("" if ok else f"  <-- {hint}"))
     return ok
+
+
+@contextlib.contextmanager
+def _student_code(title):
+    """Turn the stub's NotImplementedError into a failed check that says what to do."""
+    try:
+        yield
+    except NotImplementedError:
+        raise CheckFailed(f"{title}: not implemented yet; replace the `raise "
+                          "NotImplementedError(...)` line(s) in the graded cell above") from None
 
 
 def _verdict(title, ok, hint):
@@ -166,8 +177,9 @@ def check_cell(student_class, reference, units=4, input_dim=3, batch=2, steps=5,
     _run_cell(expected_cell, x[:, :1], units, num_states)
     names = [v.name for v in expected_cell.weights]
 
-    student = student_class(units)
-    _run_cell(student, x[:, :1], units, num_states)
+    with _student_code(title):
+        student = student_class(units)
+        _run_cell(student, x[:, :1], units, num_states)
     ok = True
     for variable in expected_cell.weights:
         mine = getattr(student, variable.name, None)
@@ -189,8 +201,9 @@ def check_cell(student_class, reference, units=4, input_dim=3, batch=2, steps=5,
         value = rng.normal(0.0, 0.5, size=tuple(variable.shape)).astype("float32")
         variable.assign(value)
         getattr(student, variable.name).assign(value)
-    ok &= _compare("h_t at every step", _run_cell(student, x, units, num_states),
-                   _run_cell(expected_cell, x, units, num_states),
+    with _student_code(title):
+        outputs = _run_cell(student, x, units, num_states)
+    ok &= _compare("h_t at every step", outputs, _run_cell(expected_cell, x, units, num_states),
                    "the forward pass differs: compare your call() with the equations "
                    "term by term (non-linearities, which state each gate reads)")
 
@@ -244,7 +257,8 @@ def check_bptt(student_function, seed=0):
     with the gradients that Keras' backend computes by automatic differentiation."""
     title = f"{student_function.__name__} matches automatic differentiation"
     x, y, weights = _rnn_problem(seed)
-    grads = student_function(x, y, **weights)
+    with _student_code(title):
+        grads = student_function(x, y, **weights)
     if not isinstance(grads, dict):
         raise CheckFailed(f"{title}: return a dict of gradients keyed by weight name, got "
                           f"{type(grads).__name__}")
@@ -304,7 +318,8 @@ def check_optimizer(student_class, optimizer, steps=8, seed=0):
 
     mine, trajectory = student_class(**settings), [weights.copy()]
     for t, grad in enumerate(grads, start=1):
-        trajectory.append(_numpy(mine.step(trajectory[-1].copy(), grad)))
+        with _student_code(title):
+            trajectory.append(_numpy(mine.step(trajectory[-1].copy(), grad)))
         if trajectory[-1].shape != weights.shape:
             raise CheckFailed(f"{title}: step {t} returned weights of shape "
                               f"{trajectory[-1].shape}, expected {weights.shape}")
@@ -333,7 +348,9 @@ def check_parameter_count(student_function, sizes=((1, 1, 1), (3, 8, 2), (10, 12
     for d, n, c in sizes:
         model = keras.Sequential([keras.Input((None, d)), keras.layers.RNN(LSTMCell(n)),
                                   keras.layers.Dense(c)])
-        actual, expected = student_function(d, n, c), model.count_params()
+        with _student_code(title):
+            actual = student_function(d, n, c)
+        expected = model.count_params()
         right = actual == expected
         print(f"  d={d}, n={n}, c={c}: yours {actual}, model {expected}"
               + ("" if right else "  <-- count each gate's input matrix, recurrent matrix and "
@@ -359,7 +376,8 @@ def check_gradient_norms(student_function, steps=12, seed=0):
         model(x)
         W_ph, b_p = (ops.convert_to_numpy(w) for w in model.classifier.weights)
         expected = gradient_norms_over_time(model, (x, y))
-        actual = np.ravel(_numpy(student_function(model.recurrent.cell, x, y, W_ph, b_p)))
+        with _student_code(title):
+            actual = np.ravel(_numpy(student_function(model.recurrent.cell, x, y, W_ph, b_p)))
         ok &= _compare(f"||dL/dh_t|| for t = 1..{steps}, {name} cell", actual, expected,
                        "start every state at zero, read out h_T only, and differentiate the "
                        "batch-mean cross-entropy")

@@ -154,3 +154,26 @@ def test_check_environment_reports_backend_and_missing_data(capsys):
     assert keras.backend.backend() in capsys.readouterr().out
     with pytest.raises(RuntimeError, match="not ready"):
         checks.check_environment(data=("no_such_file.npz",))
+
+
+class StubCell(keras.layers.Layer):
+    """What a student receives: the released cell before it is filled in."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        raise NotImplementedError("write your solution here")
+
+
+def test_checks_say_when_the_graded_cell_is_still_a_stub():
+    def stub(*args, **kwargs):
+        raise NotImplementedError("write your solution here")
+
+    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
+        checks.check_cell(StubCell, "rnn")
+    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
+        checks.check_bptt(stub)
+    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
+        checks.check_parameter_count(stub)
