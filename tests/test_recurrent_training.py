@@ -85,6 +85,7 @@ def test_bptt_matches_autodiff(rng):
         )
 
 
+@pytest.mark.backend_independent
 def test_bptt_rejects_bad_shapes(rng):
     _, weights, _ = vanilla_classifier(rng)
     with pytest.raises(ValueError, match="x must have shape"):
@@ -130,6 +131,7 @@ def test_optimizer_step_keeps_the_structure_and_checks_it():
         RMSProp(0.0)
 
 
+@pytest.mark.backend_independent
 def test_quadratic_gradient_and_momentum_beats_plain_sgd_in_the_valley():
     quadratic = IllConditionedQuadratic((1.0, 50.0))
     w = np.array([0.7, -0.3])
@@ -161,6 +163,7 @@ def test_lstm_parameter_count_equals_real_models(d, n, c):
     assert count_lstm_parameters(d, n, c) == ours.count_params() == builtin.count_params()
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("bad", [0, -1, 2.0, None])
 def test_lstm_parameter_count_rejects_bad_sizes(bad):
     with pytest.raises(ValueError, match="n must be"):
@@ -277,6 +280,7 @@ def test_run_experiments_gives_one_reproducible_row_per_run():
     assert convergence["missing"] == 2 and np.isnan(convergence["mean"])
 
 
+@pytest.mark.backend_independent
 def test_plots_draw_one_line_per_model_or_curve():
     rows = [
         {
