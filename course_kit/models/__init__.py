@@ -1,1 +1,3 @@
 """Small models built from the kit's layers."""
+from course_kit.models.text import TextGenerationModel
+from course_kit.models.text import load_pretrained_text_model

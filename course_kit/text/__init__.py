@@ -1,0 +1,1 @@
+"""Command line for the character model: ``python -m course_kit.text train|sample ...``."""
