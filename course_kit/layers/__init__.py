@@ -6,3 +6,7 @@ from course_kit.layers.graph_ops import add_self_loops
 from course_kit.layers.graph_ops import gcn_normalize
 from course_kit.layers.graph_ops import graph_inputs
 from course_kit.layers.graph_ops import segment_softmax
+from course_kit.layers.recurrent import GRUCell
+from course_kit.layers.recurrent import LSTMCell
+from course_kit.layers.recurrent import PeepholeLSTMCell
+from course_kit.layers.recurrent import VanillaRNNCell

@@ -1,0 +1,215 @@
+"""``python -m course_kit.experiments palindrome``: accuracy against palindrome length and
+steps to convergence for the Part 1 models, with the 2019 or 2020 reference settings.
+
+Writes into ``--out``: ``runs.csv`` (one row per model, T and seed), ``accuracy.csv`` and
+``convergence.csv`` (mean and std over seeds), ``accuracy_vs_length.png``,
+``learning_curves.png`` and, unless ``--gradient-length 0``, ``gradient_norms.csv/.png`` (the
+norm of dL/dh_t of the untrained models at that length).
+"""
+
+import argparse
+import csv
+import math
+import os
+
+import keras
+import matplotlib
+
+from course_kit.data import make_task
+from course_kit.models import SequenceClassifier, make_cell
+from course_kit.plots import plot_accuracy_vs_length, plot_gradient_norms, plot_learning_curves
+from course_kit.training import gradient_norms_over_time, run_experiments, summarize, write_csv
+
+#: The assignment's reference settings; every value can be overridden on the command line.
+PRESETS = {
+    "2019": {
+        "task": "digit_palindrome",
+        "models": ["rnn", "lstm"],
+        "lengths": [5, 10, 15, 20, 25],
+        "seeds": [0, 1, 2],
+        "optimizer": "rmsprop",
+        "learning_rate": 1e-3,
+        "batch_size": 128,
+        "units": 128,
+        "steps": 10000,
+        "clip_norm": 10.0,
+        "init": "glorot_uniform",
+        "embedding_dim": None,
+        "stop_loss": None,
+        "stop_accuracy": None,
+    },
+    "2020": {
+        "task": "binary_palindrome",
+        "models": ["lstm", "peephole_lstm"],
+        "lengths": [10, 20],
+        "seeds": [0, 1, 2],
+        "optimizer": "adam",
+        "learning_rate": 1e-4,
+        "batch_size": 256,
+        "units": 256,
+        "steps": 3000,
+        "clip_norm": 10.0,
+        "init": "he_normal",
+        "embedding_dim": "2T",
+        "stop_loss": 0.005,
+        "stop_accuracy": None,
+    },
+}
+
+MODELS = ["rnn", "lstm", "peephole_lstm", "gru", "bilstm"]
+
+
+def embedding_size(value, length):
+    """``None``, an int, or ``"2T"`` (twice the task length, the 2020 setting)."""
+    if value in (None, "none", "None"):
+        return None
+    if isinstance(value, str) and value.endswith("T"):
+        return int(float(value[:-1] or 1) * length)
+    return int(value)
+
+
+def model_builder(args):
+    def build(name, task):
+        cell_name = "lstm" if name == "bilstm" else name
+        cell = make_cell(cell_name, args.units, kernel_initializer=args.init)
+        return SequenceClassifier(
+            cell,
+            num_classes=task.num_classes,
+            vocab_size=task.vocab_size,
+            embedding_dim=embedding_size(args.embedding_dim, task.length),
+            bidirectional=name == "bilstm",
+        )
+
+    return build
+
+
+def write_summary(summary, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+
+
+def markdown_table(summary, value_name, digits, missing_name="runs without a value"):
+    """Mean, std and counts per (model, T), as a Markdown table."""
+    lines = [
+        f"| model | T | {value_name} mean | std | runs | {missing_name} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary:
+        mean = "-" if math.isnan(row["mean"]) else f"{row['mean']:.{digits}f}"
+        std = "-" if math.isnan(row["std"]) else f"{row['std']:.{digits}f}"
+        lines.append(
+            f"| {row['model']} | {row['length']} | {mean} | {std} | {row['n']} | {row['missing']} |"
+        )
+    return "\n".join(lines)
+
+
+def run(args):
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(args.out, exist_ok=True)
+    build = model_builder(args)
+    rows = run_experiments(
+        build,
+        args.models,
+        args.task,
+        args.lengths,
+        args.seeds,
+        args.steps,
+        batch_size=args.batch_size,
+        show_progress=not args.no_progress,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        clip_norm=args.clip_norm,
+        stop_loss=args.stop_loss,
+        stop_accuracy=args.stop_accuracy,
+        eval_samples=args.eval_samples,
+    )
+    write_csv(rows, os.path.join(args.out, "runs.csv"))
+    accuracy = summarize(rows, "held_out_accuracy")
+    convergence = summarize(rows, "steps_to_convergence")
+    write_summary(accuracy, os.path.join(args.out, "accuracy.csv"))
+    write_summary(convergence, os.path.join(args.out, "convergence.csv"))
+    print(markdown_table(accuracy, "held-out accuracy", 3))
+    print()
+    print(markdown_table(convergence, "steps to convergence", 0, "runs not converged"))
+
+    chance = make_task(args.task, args.lengths[0]).majority_baseline
+    ax = plot_accuracy_vs_length(rows, chance=chance)
+    ax.set_title(f"{args.task}: held-out accuracy (mean ± std over {len(args.seeds)} seeds)")
+    ax.figure.savefig(
+        os.path.join(args.out, "accuracy_vs_length.png"), dpi=120, bbox_inches="tight"
+    )
+    ax = plot_learning_curves(rows, "accuracy")
+    ax.set_title(f"{args.task}: training accuracy (mean ± std over seeds)")
+    ax.figure.savefig(os.path.join(args.out, "learning_curves.png"), dpi=120, bbox_inches="tight")
+    plt.close("all")
+
+    if args.gradient_length:
+        task = make_task(args.task, args.gradient_length, batch_size=args.batch_size, seed=0)
+        norms = {}
+        for name in args.models:
+            if name == "bilstm":
+                continue
+            keras.utils.set_random_seed(0)
+            norms[name] = gradient_norms_over_time(build(name, task), task[0])
+        with open(os.path.join(args.out, "gradient_norms.csv"), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["t", *norms])
+            writer.writerows([t + 1, *values] for t, values in enumerate(zip(*norms.values())))
+        ax = plot_gradient_norms(norms)
+        ax.set_title(f"untrained models, {args.task} T={args.gradient_length}")
+        ax.figure.savefig(
+            os.path.join(args.out, "gradient_norms.png"), dpi=120, bbox_inches="tight"
+        )
+        plt.close("all")
+    return 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "palindrome",
+        help="accuracy against length and steps to convergence on the palindrome tasks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="2019")
+    parser.add_argument(
+        "--task",
+        choices=["digit_palindrome", "binary_palindrome", "random_combinations", "baum_sweet"],
+    )
+    parser.add_argument("--models", nargs="+", choices=MODELS)
+    parser.add_argument("--lengths", nargs="+", type=int)
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--steps", type=int, help="maximum training steps per run")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--units", type=int)
+    parser.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip")
+    parser.add_argument("--init", help="kernel initializer, e.g. glorot_uniform or he_normal")
+    parser.add_argument(
+        "--embedding-dim", help="an int, '2T' (twice the length) or 'none' (one-hot)"
+    )
+    parser.add_argument(
+        "--stop-loss", type=float, help="stop a run once a batch loss is below this"
+    )
+    parser.add_argument(
+        "--stop-accuracy", type=float, help="stop a run once a batch reaches this accuracy"
+    )
+    parser.add_argument("--eval-samples", type=int, default=1000, help="held-out samples per run")
+    parser.add_argument(
+        "--gradient-length", type=int, default=100, help="T of the gradient-norm figure (0: skip)"
+    )
+    parser.add_argument("--out", default="results/palindrome", help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=_with_preset)
+
+
+def _with_preset(args):
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return run(args)

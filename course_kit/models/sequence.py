@@ -1,0 +1,135 @@
+"""A sequence classifier: symbols -> (embedding or one-hot) -> recurrent cell -> last state ->
+dense logits, the model of every Part 1 experiment."""
+
+import keras
+from keras import ops
+
+from course_kit.layers import GRUCell, LSTMCell, PeepholeLSTMCell, VanillaRNNCell
+
+__all__ = ["CELLS", "SequenceClassifier", "make_cell"]
+
+#: Cell classes by the short names the experiments use.
+CELLS = {
+    "rnn": VanillaRNNCell,
+    "lstm": LSTMCell,
+    "peephole_lstm": PeepholeLSTMCell,
+    "gru": GRUCell,
+}
+
+
+def make_cell(name, units, **kwargs):
+    """Create the cell ``name`` (a key of ``CELLS``) with ``units`` units.
+
+    Extra keyword arguments (initialisers) go to the cell's constructor.
+    """
+    if name not in CELLS:
+        raise ValueError(f"unknown cell {name!r}; choose one of {sorted(CELLS)}")
+    return CELLS[name](units, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="course_kit")
+class SequenceClassifier(keras.Model):
+    """Classify a sequence from the last hidden state of a recurrent cell.
+
+    ``inputs -> encode -> keras.layers.RNN(cell) -> h_T -> Dense(num_classes)`` (logits, no
+    softmax). The dense layer is the output layer ``p = W_ph h_T + b_p`` of the equations:
+    its ``kernel`` is ``W_ph`` stored input-major, ``(units, num_classes)``, its ``bias`` is
+    ``b_p``.
+
+    Inputs are either integer symbol codes ``(batch, T)``, which need ``vocab_size`` and are
+    embedded (``embedding_dim`` given) or one-hot encoded (``embedding_dim=None``), or float
+    vectors ``(batch, T, features)`` used as they are.
+
+    Args:
+        cell: a recurrent cell layer (for instance ``make_cell("lstm", 128)``).
+        num_classes: number of classes (size of the logits).
+        vocab_size: number of input symbols, for integer inputs.
+        embedding_dim: size of a learned embedding of the symbols; ``None`` for one-hot.
+        bidirectional: run a forward and a backward copy of the cell and classify from the
+            concatenation ``[h_fwd(T); h_bwd(0)]`` (the 2020 bidirectional LSTM).
+    """
+
+    def __init__(
+        self, cell, num_classes, vocab_size=None, embedding_dim=None, bidirectional=False, **kwargs
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("num_classes", num_classes), ("vocab_size", vocab_size)):
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+        if embedding_dim is not None and vocab_size is None:
+            raise ValueError("embedding_dim needs vocab_size (the number of input symbols)")
+        self.cell = cell
+        self.num_classes = num_classes
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.bidirectional = bidirectional
+        self.embedding = (
+            keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+            if embedding_dim is not None
+            else None
+        )
+        recurrent = keras.layers.RNN(cell, name="recurrent")
+        self.recurrent = keras.layers.Bidirectional(recurrent) if bidirectional else recurrent
+        self.classifier = keras.layers.Dense(num_classes, name="output")
+
+    _needs_vocab_size = (
+        "integer symbol codes (batch, time) need vocab_size (one-hot encoding, or an embedding "
+        "with embedding_dim); pass vocab_size= or feed float vectors (batch, time, features)"
+    )
+
+    def build(self, input_shape):
+        if len(input_shape) == 2:  # integer symbol codes
+            if self.vocab_size is None:
+                raise ValueError(self._needs_vocab_size)
+            features = self.embedding_dim if self.embedding is not None else self.vocab_size
+            if self.embedding is not None:
+                self.embedding.build(input_shape)
+        elif len(input_shape) == 3:
+            features = input_shape[-1]
+        else:
+            raise ValueError(
+                f"inputs must be (batch, time) symbol codes or (batch, time, features) vectors, "
+                f"got shape {tuple(input_shape)}"
+            )
+        self.recurrent.build((input_shape[0], input_shape[1], features))
+        directions = 2 if self.bidirectional else 1
+        self.classifier.build((input_shape[0], directions * self.cell.units))
+
+    def encode(self, inputs):
+        """The float vectors ``(batch, T, features)`` that the cell reads at each step."""
+        if "int" in keras.backend.standardize_dtype(inputs.dtype):
+            if self.vocab_size is None:
+                raise ValueError(self._needs_vocab_size)
+            if self.embedding is not None:
+                return self.embedding(inputs)
+            return ops.one_hot(inputs, self.vocab_size, dtype=self.compute_dtype)
+        if self.embedding is not None:
+            raise ValueError(
+                f"this model embeds integer symbol codes but got inputs of dtype {inputs.dtype}"
+            )
+        if len(inputs.shape) != 3:
+            raise ValueError(
+                f"float inputs must have rank 3 (batch, time, features), got shape {inputs.shape}"
+            )
+        return inputs
+
+    def call(self, inputs):
+        return self.classifier(self.recurrent(self.encode(inputs)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "cell": keras.layers.serialize(self.cell),
+                "num_classes": self.num_classes,
+                "vocab_size": self.vocab_size,
+                "embedding_dim": self.embedding_dim,
+                "bidirectional": self.bidirectional,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config, cell=keras.layers.deserialize(config["cell"]))
+        return cls(**config)

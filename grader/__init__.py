@@ -1,0 +1,7 @@
+"""The course kit's autograder: release student notebooks, record references, grade.
+
+Command line: ``python -m grader {release,record,grade,merge-manual,gradescope-bundle,demo}``;
+in Python, :func:`grader.grade.grade`. The grading model (confined student processes that
+return arrays; references and scoring only in the grader's process) is described in
+:mod:`grader.sandbox`.
+"""

@@ -1,0 +1,156 @@
+"""Command line: ``python -m grader {release,record,grade,merge-manual,gradescope-bundle,demo}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _release(args):
+    from grader.notebooks import release, stale_notebooks
+
+    if args.check:
+        stale = stale_notebooks(args.solutions, args.notebooks)
+        if stale:
+            print("notebooks/ is stale; run `python -m grader release`. Out of date:",
+                  *stale, sep="\n  ", file=sys.stderr)
+            return 1
+        print(f"{args.notebooks} is up to date with {args.solutions}")
+        return 0
+    written = release(args.solutions, args.notebooks)
+    print(f"wrote {len(written)} notebook(s) to {args.notebooks}")
+    return 0
+
+
+def _record(args):
+    from grader.references import record
+    from grader.registry import select
+
+    only = [q.id for q in select(args.only) if q.automatic]
+    for path in record(only, args.directory):
+        print(f"recorded {path}")
+    return 0
+
+
+def _grade(args):
+    from grader.grade import grade
+
+    grade(args.submissions, args.out, jobs=args.jobs, device=args.device, only=args.only,
+          timeout=args.timeout, force=args.force, memory_mb=args.memory_mb,
+          progress=not args.no_progress)
+    return 0
+
+
+def _merge_manual(args):
+    from grader.report import class_summary, load_results, merge_manual
+
+    count = merge_manual(args.marks, args.out)
+    print(f"merged {count} manual mark(s) into {args.out}")
+    print(class_summary(load_results(args.out)))
+    return 0
+
+
+def _bundle(args):
+    from grader.gradescope import build_bundle
+
+    path = build_bundle(args.out, only=args.only, backend=args.backend)
+    print(f"wrote {path}")
+    return 0
+
+
+def _demo(args):
+    from grader.grade import grade
+
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="grader-demo-"))
+    samples = Path(__file__).resolve().parent / "sample_submissions"
+    print(f"grading the sample submissions in {samples} into {out}")
+    grade(samples, out, jobs=args.jobs, device=args.device, only=args.only, force=True,
+          timeout=args.timeout, progress=not args.no_progress)
+    print(f"feedback per student: {out}/<student>/feedback.md; class table: {out}/grades.csv")
+    return 0
+
+
+def _common_grading(parser):
+    parser.add_argument("--jobs", type=int, default=1, help="students graded in parallel")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="auto uses a GPU when the backend sees one")
+    parser.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="wall-clock seconds per question (training questions get a multiple)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m grader",
+                                     description="Release notebooks, record references, grade.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    release = commands.add_parser("release", help="solutions/ -> notebooks/ (student versions)",
+                                  description="Write student notebooks: solution regions become "
+                                  "stubs, outputs are cleared, metadata is kept.")
+    release.add_argument("--check", action="store_true",
+                         help="write nothing; exit 1 naming the stale notebooks")
+    release.add_argument("--solutions", type=Path, default=ROOT / "solutions")
+    release.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
+    release.set_defaults(func=_release)
+
+    from grader.references import REFERENCE_DIR
+
+    record = commands.add_parser("record", help="store reference outputs in grader/references/",
+                                 description="Run the kit's reference implementations on fixed "
+                                 "inputs and store inputs and expected outputs (float64).")
+    record.add_argument("--only", help="comma-separated question ids")
+    record.add_argument("--directory", type=Path, default=REFERENCE_DIR)
+    record.set_defaults(func=_record)
+
+    grade = commands.add_parser("grade", help="grade a folder of submissions",
+                                description="Grade SUBMISSIONS (a folder of student folders, "
+                                ".zip or .ipynb files) into RESULTS; resumable.")
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
+    grade.add_argument("--out", type=Path, required=True, metavar="RESULTS")
+    grade.add_argument("--force", action="store_true", help="regrade students already graded")
+    grade.add_argument("--memory-mb", type=int, default=4096,
+                       help="memory limit per student process")
+    _common_grading(grade)
+    grade.set_defaults(func=_grade)
+
+    merge = commands.add_parser("merge-manual", help="fold manual marks into the results",
+                                description="MARKS.csv has columns student,question,points "
+                                "and optionally comment.")
+    merge.add_argument("marks", type=Path, metavar="MARKS.csv")
+    merge.add_argument("--out", type=Path, required=True, metavar="RESULTS")
+    merge.set_defaults(func=_merge_manual)
+
+    bundle = commands.add_parser("gradescope-bundle", help="build a Gradescope autograder zip",
+                                 description="Write a zip with setup.sh, run_autograder and the "
+                                 "kit's source, for Gradescope's one container per "
+                                 "submission.")
+    bundle.add_argument("--out", type=Path, default=Path("autograder.zip"))
+    bundle.add_argument("--only", help="comma-separated question ids to grade")
+    bundle.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="jax")
+    bundle.set_defaults(func=_bundle)
+
+    demo = commands.add_parser("demo", help="grade the bundled sample submissions",
+                               description="Grade grader/sample_submissions (the reference "
+                               "solution and flawed ones) and print the class table.")
+    demo.add_argument("--out", type=Path, help="results folder (default: a new temporary one)")
+    _common_grading(demo)
+    demo.set_defaults(func=_demo, jobs=2)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
