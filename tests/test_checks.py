@@ -1,0 +1,163 @@
+"""The visible notebook checks pass right answers and fail wrong ones with a hint."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from course_kit import checks
+from course_kit.layers import GRUCell, LSTMCell, PeepholeLSTMCell, VanillaRNNCell
+from course_kit.training import bptt_vanilla_rnn, count_lstm_parameters
+
+
+def test_rel_error_is_scale_free_and_zero_for_equal_arrays():
+    a = np.array([1.0, -2.0, 0.0])
+    assert checks.rel_error(a, a) == 0.0
+    assert checks.rel_error(1e6 * a, 1e6 * (a + [1e-3, 0, 0])) == pytest.approx(1e-3 / 4)
+    with pytest.raises(checks.CheckFailed, match="shape"):
+        checks.rel_error(a, a[:2])
+
+
+@pytest.mark.parametrize("cell, name", [(VanillaRNNCell, "rnn"), (LSTMCell, "lstm"),
+                                        (PeepholeLSTMCell, "peephole_lstm"), (GRUCell, "gru")])
+def test_check_cell_passes_the_reference_cells(cell, name, capsys):
+    assert checks.check_cell(cell, name)
+    out = capsys.readouterr().out
+    assert "PASS" in out and "relative error" in out
+
+
+class NoTanhRNNCell(VanillaRNNCell):
+    def call(self, inputs, states):
+        h = ops.matmul(inputs, self.W_hx) + ops.matmul(states[0], self.W_hh) + self.b_h
+        return h, [h]
+
+
+class RenamedRNNCell(keras.layers.Layer):
+    def __init__(self, units):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+
+    def call(self, inputs, states):
+        h = ops.tanh(ops.matmul(inputs, self.kernel))
+        return h, [h]
+
+
+class HiddenStatePeepholeCell(PeepholeLSTMCell):
+    """The common slip: gates read h_{t-1} instead of c_{t-1}."""
+
+    def call(self, inputs, states):
+        h, c = states
+        return super().call(inputs, [h, h])
+
+
+def test_check_cell_fails_a_missing_non_linearity(capsys):
+    with pytest.raises(checks.CheckFailed):
+        checks.check_cell(NoTanhRNNCell, "rnn")
+    assert "FAIL" not in capsys.readouterr().out  # failure is the exception, with its hint
+
+
+def test_check_cell_names_missing_weights(capsys):
+    with pytest.raises(checks.CheckFailed, match="contract"):
+        checks.check_cell(RenamedRNNCell, "rnn")
+    assert "weight W_hh: missing" in capsys.readouterr().out
+
+
+def test_check_cell_catches_gates_reading_the_wrong_state():
+    with pytest.raises(checks.CheckFailed):
+        checks.check_cell(HiddenStatePeepholeCell, "peephole_lstm")
+
+
+def test_check_bptt_passes_the_numpy_reference_and_fails_a_truncated_one():
+    assert checks.check_bptt(bptt_vanilla_rnn)
+
+    def one_step_only(x, y, W_hx, W_hh, b_h, W_ph, b_p):
+        grads = bptt_vanilla_rnn(x[:, -1:], y, W_hx, W_hh, b_h, W_ph, b_p)
+        return grads
+
+    with pytest.raises(checks.CheckFailed):
+        checks.check_bptt(one_step_only)
+
+
+def test_check_optimizer_step_passes_correct_rules():
+    def momentum_step(param, grad, velocity, learning_rate, momentum):
+        velocity = momentum * velocity - learning_rate * grad
+        return param + velocity, velocity
+
+    def rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon):
+        mean_square = rho * mean_square + (1 - rho) * grad**2
+        return param - learning_rate * grad / np.sqrt(mean_square + epsilon), mean_square
+
+    def adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon):
+        m = beta_1 * m + (1 - beta_1) * grad
+        v = beta_2 * v + (1 - beta_2) * grad**2
+        m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
+        return param - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon), m, v
+
+    assert checks.check_optimizer_step(momentum_step, "momentum")
+    assert checks.check_optimizer_step(rmsprop_step, "rmsprop")
+    assert checks.check_optimizer_step(adam_step, "adam")
+
+
+def test_check_optimizer_step_fails_adam_without_bias_correction():
+    def adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon):
+        m = beta_1 * m + (1 - beta_1) * grad
+        v = beta_2 * v + (1 - beta_2) * grad**2
+        return param - learning_rate * m / (np.sqrt(v) + epsilon), m, v
+
+    with pytest.raises(checks.CheckFailed, match="adam"):
+        checks.check_optimizer_step(adam_step, "adam")
+    with pytest.raises(ValueError, match="optimizer"):
+        checks.check_optimizer_step(adam_step, "adagrad")
+
+
+def test_check_parameter_count():
+    assert checks.check_parameter_count(count_lstm_parameters)
+    with pytest.raises(checks.CheckFailed):
+        checks.check_parameter_count(lambda d, n, c: 4 * (d * n + n * n) + n * c + c)
+
+
+def test_check_gradient_norms():
+    from course_kit.autodiff import value_and_grad
+
+    def norms(cell, x, y, W_ph, b_p, skip_last=False):
+        batch, steps, _ = x.shape
+        units = W_ph.shape[0]
+        count = len(cell.state_size) if isinstance(cell.state_size, (list, tuple)) else 1
+        W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
+
+        def loss(*shifts):
+            states = [ops.zeros((batch, units)) for _ in range(count)]
+            for t in range(steps):
+                h, states = cell(x[:, t], states)
+                states = [h + shifts[t], *states[1:]]
+            logits = ops.matmul(states[0], W_ph) + b_p
+            return ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits,
+                                                                         from_logits=True))
+
+        _, grads = value_and_grad(loss, *[np.zeros((batch, units), "float32")] * steps)
+        result = np.array([np.linalg.norm(ops.convert_to_numpy(g)) for g in grads])
+        return result[::-1] if skip_last else result
+
+    assert checks.check_gradient_norms(norms)
+    with pytest.raises(checks.CheckFailed):
+        checks.check_gradient_norms(lambda *a: norms(*a, skip_last=True))
+
+
+def test_check_accuracy_and_fast_mode(monkeypatch, capsys):
+    assert checks.check_accuracy(0.95, 0.9)
+    with pytest.raises(checks.CheckFailed, match="train longer"):
+        checks.check_accuracy(0.5, 0.9)
+    monkeypatch.setenv("COURSE_KIT_FAST", "1")
+    assert checks.fast_mode()
+    monkeypatch.setenv("COURSE_KIT_FAST", "0")
+    assert not checks.fast_mode()
+
+
+def test_check_environment_reports_backend_and_missing_data(capsys):
+    checks.check_environment()
+    assert keras.backend.backend() in capsys.readouterr().out
+    with pytest.raises(RuntimeError, match="not ready"):
+        checks.check_environment(data=("no_such_file.npz",))
