@@ -1,9 +1,14 @@
-"""Visible checks for the graph notebooks (09, 10), in the style of :mod:`course_kit.checks`.
+"""Visible checks for Parts 2 and 3 (notebooks 07 to 10), in the style of
+:mod:`course_kit.checks`.
 
-Each check builds the student's layer and the kit's reference layer on the same small random
-graph, gives them the same weights, prints the relative error of every compared quantity and
-ends with ``PASS`` or raises :class:`course_kit.checks.CheckFailed` with a hint.
+The graph checks build the student's layer and the kit's reference layer on the same small
+random graph, give them the same weights and print the relative error of every compared
+quantity. The text checks run the student's samplers on :class:`ToyCharModel`, a fixed
+character model small enough to search exhaustively. Each check ends with ``PASS`` or raises
+:class:`course_kit.checks.CheckFailed` with a hint.
 """
+
+import itertools
 
 import keras
 import networkx as nx
@@ -13,7 +18,18 @@ from keras import ops
 from course_kit.autodiff import variables_value_and_grad
 from course_kit.checks import CheckFailed, _compare, _verdict
 
-__all__ = ["check_a_plus_i", "check_gat_layer", "check_gcn_layer", "check_gcn_normalize"]
+__all__ = [
+    "ToyCharModel",
+    "check_a_plus_i",
+    "check_beam_search",
+    "check_completion",
+    "check_gat_layer",
+    "check_gcn_layer",
+    "check_gcn_normalize",
+    "check_greedy",
+    "check_temperature",
+    "check_text_model",
+]
 
 
 def _small_graph(seed, num_nodes=7, num_features=5):
@@ -154,3 +170,127 @@ def check_a_plus_i(student_a_plus_i, student_updates):
               + ("" if same else "  <-- count the powers of A+I until entry (E, C) is nonzero"))
         ok &= same
     return _verdict("A+I and propagation steps", ok, "see the lines marked with <-- above")
+
+
+# ---------------------------------------------------------------- text generation
+
+
+class ToyCharModel:
+    """A fixed random character RNN in NumPy with the interface the samplers expect.
+
+    ``initial_state(batch)`` gives zeros ``(batch, units)``; ``step(tokens, state)`` takes int
+    tokens ``(batch,)`` and returns ``(logits (batch, vocab_size), new_state)`` with
+    ``state' = tanh(E[tokens] + state R)`` and ``logits = state' V``.
+    """
+
+    def __init__(self, vocab_size=5, units=6, seed=0):
+        rng = np.random.default_rng(seed)
+        self.embedding = rng.normal(0, 1.0, size=(vocab_size, units))
+        self.recurrent = rng.normal(0, 0.6, size=(units, units))
+        self.readout = rng.normal(0, 1.5, size=(units, vocab_size))
+        self.vocab_size = vocab_size
+
+    def initial_state(self, batch=1):
+        return np.zeros((batch, self.recurrent.shape[0]))
+
+    def step(self, tokens, state):
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        state = np.tanh(self.embedding[tokens] + np.asarray(state) @ self.recurrent)
+        return state @ self.readout, state
+
+
+def _greedy_continuation(model, tokens, length):
+    """``tokens`` extended greedily to ``length`` tokens, the state warmed on all of them."""
+    state = model.initial_state()
+    sequence = list(tokens)
+    for token in sequence[:-1]:
+        _, state = model.step([token], state)
+    while len(sequence) < length:
+        logits, state = model.step([sequence[-1]], state)
+        sequence.append(int(np.argmax(logits[0])))
+    return np.array(sequence[:length])
+
+
+def _same_ids(label, actual, expected, hint):
+    actual = np.asarray(actual).reshape(-1)
+    same = actual.shape == expected.shape and np.array_equal(actual, expected)
+    print(f"  {label}: {actual.tolist()}" + ("" if same else f"  <-- expected "
+                                              f"{expected.tolist()}; {hint}"))
+    return same
+
+
+def check_text_model(student_build, vocab_size=7, units=16):
+    """``student_build(vocab_size, units)`` maps ids ``(B, T)`` to logits ``(B, T, V)``, and
+    the logits at step t do not depend on later characters (the model reads left to right)."""
+    model = student_build(vocab_size, units)
+    ids = np.random.default_rng(0).integers(0, vocab_size, size=(2, 9)).astype("int32")
+    logits = ops.convert_to_numpy(model(ops.convert_to_tensor(ids)))
+    ok = tuple(logits.shape) == (2, 9, vocab_size)
+    print(f"  logits shape: {tuple(logits.shape)}" + ("" if ok else
+          f"  <-- expected (2, 9, {vocab_size}): return_sequences=True on every LSTM"))
+    if ok:
+        changed = ids.copy()
+        changed[:, 5:] = (changed[:, 5:] + 1) % vocab_size
+        later = ops.convert_to_numpy(model(ops.convert_to_tensor(changed)))
+        ok &= _compare("logits of steps 0-4 after changing steps 5-8", later[:, :5],
+                       logits[:, :5], "the model must not look ahead (no bidirectional layer)")
+    return _verdict("build_text_model", ok, "see the lines marked with <-- above")
+
+
+def check_greedy(student_greedy):
+    """``student_greedy(model, first_token, length)`` on :class:`ToyCharModel`, twice."""
+    model = ToyCharModel(seed=5)
+    ok = True
+    for length in (5, 40):
+        first = student_greedy(model, 2, length)
+        ok &= _same_ids(f"greedy, length {length}", first, _greedy_continuation(model, [2], length),
+                        "start with first_token, keep the state between steps, take the argmax")
+        ok &= _same_ids(f"greedy again, length {length}", student_greedy(model, 2, length),
+                        np.asarray(first).reshape(-1), "greedy sampling must be deterministic")
+    return _verdict("greedy_sample", ok, "see the lines marked with <-- above")
+
+
+def check_temperature(student_sample, draws=20000, tolerance=0.03):
+    """Draw ``draws`` times per tau in {0.5, 1, 2}; the frequencies must be within total
+    variation ``tolerance`` of ``softmax(tau * logits)``."""
+    logits = np.array([1.0, 0.2, -0.5, 2.0, 0.0])
+    ok = True
+    for tau in (0.5, 1.0, 2.0):
+        rng = np.random.default_rng(7)
+        picks = np.array([int(student_sample(logits, tau, rng)) for _ in range(draws)])
+        frequencies = np.bincount(picks, minlength=len(logits))[: len(logits)] / draws
+        expected = np.exp(tau * logits) / np.exp(tau * logits).sum()
+        distance = 0.5 * float(np.abs(frequencies - expected).sum())
+        good = distance <= tolerance
+        print(f"  tau={tau:g}: frequencies {np.round(frequencies, 3).tolist()}, total variation "
+              f"{distance:.4f}" + ("" if good else "  <-- tau multiplies the logits here"))
+        ok &= good
+    return _verdict("sample_temperature", ok, "see the lines marked with <-- above")
+
+
+def check_completion(student_complete):
+    """``student_complete(model, prompt, length)``: prompt kept, state warmed, greedy tail."""
+    model = ToyCharModel(seed=5)
+    prompt = np.array([1, 4, 0, 3])
+    ok = _same_ids("completion", student_complete(model, prompt.copy(), 12),
+                   _greedy_continuation(model, prompt, 16),
+                   "feed every prompt token through step before continuing greedily")
+    return _verdict("complete", ok, "see the line marked with <-- above")
+
+
+def check_beam_search(student_beam_search, length=5):
+    """With a beam as wide as all sequences, ``student_beam_search`` must find the sequence of
+    highest log-probability, found here by brute force."""
+    model = ToyCharModel(seed=2)
+    best, best_score = None, -np.inf
+    for tail in itertools.product(range(model.vocab_size), repeat=length - 1):
+        sequence, state, score = (1, *tail), model.initial_state(), 0.0
+        for current, following in zip(sequence, sequence[1:]):
+            logits, state = model.step([current], state)
+            score += logits[0][following] - np.logaddexp.reduce(logits[0])
+        if score > best_score:
+            best, best_score = sequence, score
+    ok = _same_ids("beam search, full width", student_beam_search(
+        model, 1, length, model.vocab_size ** (length - 1)), np.array(best),
+        "score by the sum of log-softmax, keep the beam_width best at every step")
+    return _verdict("beam_search", ok, "see the line marked with <-- above")
