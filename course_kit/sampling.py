@@ -204,7 +204,7 @@ def _check_length(length):
 
 def _check_prompt(prompt):
     if not isinstance(prompt, str):
-        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     if not prompt:
         raise ValueError("prompt must not be empty: the model needs a first character")
 
@@ -285,7 +285,7 @@ def beam_search(model, prompt, length, beam_width=5):
         scores = candidates[best]
         sequences = np.concatenate([sequences[parents], char_ids[:, None]], axis=1)
         if position < length - 1:
-            states = keras.tree.map_structure(lambda state: state[parents], states)
+            states = [[state[parents] for state in layer] for layer in states]
             logits, states = model.generation_step(char_ids, states)
     return [
         (prompt + model.decode(sequence), float(score))

@@ -69,7 +69,8 @@ def test_train_writes_the_run_and_resume_continues_it_exactly(book, tmp_path, ca
 
     # The finished run is neither overwritten nor resumed with other settings.
     corpus = load_corpus(book)
-    options = dict(batch_size=8, seq_length=8, embedding_dim=4, units=8, eval_every=2, verbose=0)
+    options = {"batch_size": 8, "seq_length": 8, "embedding_dim": 4, "units": 8, "eval_every": 2,
+               "verbose": 0}
     with pytest.raises(FileExistsError, match="resume"):
         train_text_model(corpus, whole, 4, **options)
     with pytest.raises(ValueError, match="units"):

@@ -3,8 +3,9 @@
 Training uses teacher forcing: the model reads a window of characters and predicts, at every
 position, the next one; the loss is the mean cross-entropy over all time steps. Generation
 feeds one character at a time and carries each LSTM's state ``[h, c]`` from one character to
-the next through :meth:`TextGenerationModel.generation_step`, which Keras compiles once (a
-``tf.function`` on TensorFlow, ``jax.jit`` on JAX; PyTorch runs it eagerly).
+the next through :meth:`TextGenerationModel.generation_step`, which Keras compiles once per
+batch size (a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX; PyTorch runs it eagerly), so
+generating more characters never re-traces it.
 """
 
 import keras
@@ -122,12 +123,14 @@ class TextGenerationModel(keras.Model):
             ``(logits, new_states)``: logits ``(batch, vocab_size)`` and the states after
             reading ``char_ids``, in the structure of ``states``.
         """
-        features = self.embedding(char_ids)
+        # ``call`` rather than ``__call__``: the layers are built, and skipping Keras' call
+        # bookkeeping matters where the step runs eagerly, once per character (PyTorch).
+        features = self.embedding.call(char_ids)
         new_states = []
         for lstm, state in zip(self.lstm_layers, states):
-            features, state = lstm.cell(features, list(state))
+            features, state = lstm.cell.call(features, list(state))
             new_states.append(list(state))
-        return self.output_projection(features), new_states
+        return self.output_projection.call(features), new_states
 
     def initial_state(self, batch_size):
         """Zero states for ``batch_size`` sequences: one ``[h, c]`` per layer (NumPy)."""

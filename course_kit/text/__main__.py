@@ -52,7 +52,7 @@ def sample(args):
 
     model = keras.saving.load_model(args.checkpoint, compile=False)
     if not isinstance(model, TextGenerationModel):
-        raise ValueError(f"--checkpoint {args.checkpoint} does not hold a TextGenerationModel")
+        raise TypeError(f"--checkpoint {args.checkpoint} does not hold a TextGenerationModel")
     if args.strategy == "beam":
         for text, log_probability in sampling.beam_search(
             model, args.prompt, args.length, beam_width=args.beam_width
@@ -124,7 +124,7 @@ def main(argv=None):
         parser.error("--strategy beam needs --prompt")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
         parser.exit(2, f"error: {error}\n")
 
 

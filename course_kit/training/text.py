@@ -10,7 +10,6 @@ resumed run continues exactly where the interrupted one stopped.
 
 import csv
 import json
-import math
 import os
 import time
 from pathlib import Path
