@@ -11,6 +11,7 @@ both arrays. In float32 a correct implementation scores about 1e-7; the default 
 1e-5.
 """
 
+import contextlib
 import os
 import platform
 
@@ -25,7 +26,7 @@ __all__ = [
     "check_cell",
     "check_environment",
     "check_gradient_norms",
-    "check_optimizer_step",
+    "check_optimizer",
     "check_parameter_count",
     "fast_mode",
     "rel_error",
@@ -70,6 +71,16 @@ def _compare(label, actual, expected, hint, tolerance=TOLERANCE):
     ok = error <= tolerance
     print(f"  {label}: relative error {error:.2e}" + ("" if ok else f"  <-- {hint}"))
     return ok
+
+
+@contextlib.contextmanager
+def _student_code(title):
+    """Turn the stub's NotImplementedError into a failed check that says what to do."""
+    try:
+        yield
+    except NotImplementedError:
+        raise CheckFailed(f"{title}: not implemented yet; replace the `raise "
+                          "NotImplementedError(...)` line(s) in the graded cell above") from None
 
 
 def _verdict(title, ok, hint):
@@ -166,8 +177,9 @@ def check_cell(student_class, reference, units=4, input_dim=3, batch=2, steps=5,
     _run_cell(expected_cell, x[:, :1], units, num_states)
     names = [v.name for v in expected_cell.weights]
 
-    student = student_class(units)
-    _run_cell(student, x[:, :1], units, num_states)
+    with _student_code(title):
+        student = student_class(units)
+        _run_cell(student, x[:, :1], units, num_states)
     ok = True
     for variable in expected_cell.weights:
         mine = getattr(student, variable.name, None)
@@ -189,8 +201,9 @@ def check_cell(student_class, reference, units=4, input_dim=3, batch=2, steps=5,
         value = rng.normal(0.0, 0.5, size=tuple(variable.shape)).astype("float32")
         variable.assign(value)
         getattr(student, variable.name).assign(value)
-    ok &= _compare("h_t at every step", _run_cell(student, x, units, num_states),
-                   _run_cell(expected_cell, x, units, num_states),
+    with _student_code(title):
+        outputs = _run_cell(student, x, units, num_states)
+    ok &= _compare("h_t at every step", outputs, _run_cell(expected_cell, x, units, num_states),
                    "the forward pass differs: compare your call() with the equations "
                    "term by term (non-linearities, which state each gate reads)")
 
@@ -244,7 +257,8 @@ def check_bptt(student_function, seed=0):
     with the gradients that Keras' backend computes by automatic differentiation."""
     title = f"{student_function.__name__} matches automatic differentiation"
     x, y, weights = _rnn_problem(seed)
-    grads = student_function(x, y, **weights)
+    with _student_code(title):
+        grads = student_function(x, y, **weights)
     if not isinstance(grads, dict):
         raise CheckFailed(f"{title}: return a dict of gradients keyed by weight name, got "
                           f"{type(grads).__name__}")
@@ -271,58 +285,50 @@ def check_bptt(student_function, seed=0):
 
 
 OPTIMIZERS = {
-    "momentum": (lambda lr: keras.optimizers.SGD(lr, momentum=0.9), 1,
-                 lambda f, p, g, s, t, lr: f(p, g, s[0], lr, 0.9)),
-    "rmsprop": (lambda lr: keras.optimizers.RMSprop(lr, rho=0.9, epsilon=1e-7), 1,
-                lambda f, p, g, s, t, lr: f(p, g, s[0], lr, 0.9, 1e-7)),
-    "adam": (lambda lr: keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7), 2,
-             lambda f, p, g, s, t, lr: f(p, g, s[0], s[1], t, lr, 0.9, 0.999, 1e-7)),
+    "momentum": ("SGD", {"learning_rate": 0.01, "momentum": 0.9}),
+    "rmsprop": ("RMSprop", {"learning_rate": 0.01, "rho": 0.9, "epsilon": 1e-7}),
+    "adam": ("Adam", {"learning_rate": 0.01, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
 }
 
 
-def check_optimizer_step(student_step, optimizer, steps=8, learning_rate=0.01, seed=0):
-    """Run ``student_step`` for ``steps`` steps on fixed random gradients beside the Keras
-    optimizer ``optimizer`` (``"momentum"``, ``"rmsprop"`` or ``"adam"``) and compare the
-    parameters after every step.
+def check_optimizer(student_class, optimizer, steps=8, seed=0):
+    """Run the student's optimiser for ``steps`` steps on fixed random gradients beside the
+    Keras optimizer ``optimizer`` (``"momentum"``, ``"rmsprop"`` or ``"adam"``) with the same
+    settings, and compare the weights after every step.
 
-    Signatures (NumPy in, new arrays out):
-    ``momentum_step(param, grad, velocity, learning_rate, momentum) -> (param, velocity)``;
-    ``rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon)
-    -> (param, mean_square)``;
-    ``adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon) -> (param, m, v)``
-    with ``t`` counting steps from 1.
+    The contract: ``student_class(**settings)`` with the keyword arguments of Keras
+    (``learning_rate`` and ``momentum``; ``rho`` and ``epsilon``; ``beta_1``, ``beta_2`` and
+    ``epsilon``) has a method ``step(weights, gradients)`` that returns the updated weights
+    (a new NumPy array) and keeps its own state between calls.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
-    make, num_slots, call = OPTIMIZERS[optimizer]
-    title = f"{student_step.__name__} follows keras.optimizers ({optimizer})"
+    keras_name, settings = OPTIMIZERS[optimizer]
+    title = f"{student_class.__name__} follows keras.optimizers.{keras_name}"
     rng = np.random.default_rng(seed)
-    param = rng.normal(size=(5,))
+    weights = rng.normal(size=(5,))
     grads = rng.normal(size=(steps, 5))
 
-    keras_optimizer = make(learning_rate)
-    variable = keras.Variable(param.astype("float32"))
+    keras_optimizer = getattr(keras.optimizers, keras_name)(**settings)
+    variable = keras.Variable(weights.astype("float32"))
     expected = []
     for grad in grads:
         keras_optimizer.apply([ops.convert_to_tensor(grad.astype("float32"))], [variable])
         expected.append(ops.convert_to_numpy(variable))
 
-    mine, state, trajectory = param.copy(), [np.zeros_like(param) for _ in range(num_slots)], []
+    mine, trajectory = student_class(**settings), [weights.copy()]
     for t, grad in enumerate(grads, start=1):
-        out = call(student_step, mine, grad, state, t, learning_rate)
-        if not isinstance(out, tuple) or len(out) != num_slots + 1:
-            raise CheckFailed(f"{title}: return a tuple (param, {num_slots} state array(s)), "
-                              f"got {type(out).__name__}")
-        mine, *state = out
-        trajectory.append(_numpy(mine))
-        if trajectory[-1].shape != param.shape:
-            raise CheckFailed(f"{title}: step {t} returned a parameter of shape "
-                              f"{trajectory[-1].shape}, expected {param.shape}")
+        with _student_code(title):
+            trajectory.append(_numpy(mine.step(trajectory[-1].copy(), grad)))
+        if trajectory[-1].shape != weights.shape:
+            raise CheckFailed(f"{title}: step {t} returned weights of shape "
+                              f"{trajectory[-1].shape}, expected {weights.shape}")
+    trajectory = trajectory[1:]
     errors = [rel_error(a, b) for a, b in zip(trajectory, expected)]
     first_bad = next((t for t, e in enumerate(errors, start=1) if not e <= TOLERANCE), None)
-    hint = ("bias correction uses t starting at 1" if optimizer == "adam" and first_bad == 1 else
+    hint = ("the bias correction counts steps from t = 1" if optimizer == "adam" else
             "compare the update with the rule in the text, term by term")
-    ok = _compare(f"parameters after each of {steps} steps", np.stack(trajectory),
+    ok = _compare(f"weights after each of {steps} steps", np.stack(trajectory),
                   np.stack(expected), hint)
     if first_bad is not None:
         print(f"  first step that differs: {first_bad}")
@@ -342,7 +348,9 @@ def check_parameter_count(student_function, sizes=((1, 1, 1), (3, 8, 2), (10, 12
     for d, n, c in sizes:
         model = keras.Sequential([keras.Input((None, d)), keras.layers.RNN(LSTMCell(n)),
                                   keras.layers.Dense(c)])
-        actual, expected = student_function(d, n, c), model.count_params()
+        with _student_code(title):
+            actual = student_function(d, n, c)
+        expected = model.count_params()
         right = actual == expected
         print(f"  d={d}, n={n}, c={c}: yours {actual}, model {expected}"
               + ("" if right else "  <-- count each gate's input matrix, recurrent matrix and "
@@ -368,7 +376,8 @@ def check_gradient_norms(student_function, steps=12, seed=0):
         model(x)
         W_ph, b_p = (ops.convert_to_numpy(w) for w in model.classifier.weights)
         expected = gradient_norms_over_time(model, (x, y))
-        actual = np.ravel(_numpy(student_function(model.recurrent.cell, x, y, W_ph, b_p)))
+        with _student_code(title):
+            actual = np.ravel(_numpy(student_function(model.recurrent.cell, x, y, W_ph, b_p)))
         ok &= _compare(f"||dL/dh_t|| for t = 1..{steps}, {name} cell", actual, expected,
                        "start every state at zero, read out h_T only, and differentiate the "
                        "batch-mean cross-entropy")

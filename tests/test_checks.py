@@ -8,6 +8,7 @@ from keras import ops
 from course_kit import checks
 from course_kit.layers import GRUCell, LSTMCell, PeepholeLSTMCell, VanillaRNNCell
 from course_kit.training import bptt_vanilla_rnn, count_lstm_parameters
+from course_kit.training.optimizers import SGD, Adam, RMSProp
 
 
 def test_rel_error_is_scale_free_and_zero_for_equal_arrays():
@@ -81,36 +82,28 @@ def test_check_bptt_passes_the_numpy_reference_and_fails_a_truncated_one():
         checks.check_bptt(one_step_only)
 
 
-def test_check_optimizer_step_passes_correct_rules():
-    def momentum_step(param, grad, velocity, learning_rate, momentum):
-        velocity = momentum * velocity - learning_rate * grad
-        return param + velocity, velocity
-
-    def rmsprop_step(param, grad, mean_square, learning_rate, rho, epsilon):
-        mean_square = rho * mean_square + (1 - rho) * grad**2
-        return param - learning_rate * grad / np.sqrt(mean_square + epsilon), mean_square
-
-    def adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon):
-        m = beta_1 * m + (1 - beta_1) * grad
-        v = beta_2 * v + (1 - beta_2) * grad**2
-        m_hat, v_hat = m / (1 - beta_1**t), v / (1 - beta_2**t)
-        return param - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon), m, v
-
-    assert checks.check_optimizer_step(momentum_step, "momentum")
-    assert checks.check_optimizer_step(rmsprop_step, "rmsprop")
-    assert checks.check_optimizer_step(adam_step, "adam")
+def test_check_optimizer_passes_the_kit_optimizers(capsys):
+    assert checks.check_optimizer(SGD, "momentum")
+    assert checks.check_optimizer(RMSProp, "rmsprop")
+    assert checks.check_optimizer(Adam, "adam")
+    assert "relative error" in capsys.readouterr().out
 
 
-def test_check_optimizer_step_fails_adam_without_bias_correction():
-    def adam_step(param, grad, m, v, t, learning_rate, beta_1, beta_2, epsilon):
-        m = beta_1 * m + (1 - beta_1) * grad
-        v = beta_2 * v + (1 - beta_2) * grad**2
-        return param - learning_rate * m / (np.sqrt(v) + epsilon), m, v
+class UncorrectedAdam(Adam):
+    """Adam without bias correction, a common slip."""
 
-    with pytest.raises(checks.CheckFailed, match="adam"):
-        checks.check_optimizer_step(adam_step, "adam")
+    def _update(self, weight, gradient, slots):
+        slots["m"] = self.beta_1 * slots["m"] + (1 - self.beta_1) * gradient
+        slots["v"] = self.beta_2 * slots["v"] + (1 - self.beta_2) * gradient**2
+        return weight - self.learning_rate * slots["m"] / (np.sqrt(slots["v"]) + self.epsilon)
+
+
+def test_check_optimizer_fails_adam_without_bias_correction(capsys):
+    with pytest.raises(checks.CheckFailed, match="Adam"):
+        checks.check_optimizer(UncorrectedAdam, "adam")
+    assert "first step that differs: 1" in capsys.readouterr().out
     with pytest.raises(ValueError, match="optimizer"):
-        checks.check_optimizer_step(adam_step, "adagrad")
+        checks.check_optimizer(Adam, "adagrad")
 
 
 def test_check_parameter_count():
@@ -161,3 +154,26 @@ def test_check_environment_reports_backend_and_missing_data(capsys):
     assert keras.backend.backend() in capsys.readouterr().out
     with pytest.raises(RuntimeError, match="not ready"):
         checks.check_environment(data=("no_such_file.npz",))
+
+
+class StubCell(keras.layers.Layer):
+    """What a student receives: the released cell before it is filled in."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        raise NotImplementedError("write your solution here")
+
+
+def test_checks_say_when_the_graded_cell_is_still_a_stub():
+    def stub(*args, **kwargs):
+        raise NotImplementedError("write your solution here")
+
+    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
+        checks.check_cell(StubCell, "rnn")
+    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
+        checks.check_bptt(stub)
+    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
+        checks.check_parameter_count(stub)
