@@ -1,6 +1,6 @@
 """The student process: runs one student's graded cells, question by question.
 
-Started by :mod:`grader.sandbox` as ``python -I _child.py JOBDIR FD FIRST``. Before any
+Started by :mod:`grader.sandbox` as ``python -I _child.py JOBDIR FD FIRST PARENT_PID``. Before any
 student code runs it reads the job (cells and inputs) into memory, sets its own resource
 limits, loads Keras and the probes, and installs a Python audit hook (which cannot be removed
 once installed) that refuses file access to the grader's folders, writes outside the scratch
@@ -62,8 +62,9 @@ def set_limits(limits):
         resource.setrlimit(which, (value, value))
 
 
-def die_with_parent():
-    """Ask Linux to kill this process when the grader dies (a SIGKILLed run leaves no orphans)."""
+def die_with_parent(parent):
+    """Ask Linux to kill this process when the grader dies (a SIGKILLed run leaves no orphans);
+    exit at once if the grader ``parent`` died before the request was made."""
     try:
         import ctypes
 
@@ -72,6 +73,8 @@ def die_with_parent():
         libc.prctl(pr_set_pdeathsig, 9)
     except (OSError, AttributeError):  # not Linux: the CPU limit still ends an orphan
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def configure_device(device):
@@ -208,11 +211,12 @@ def student_traceback_line(error, cell_files):
 
 
 def main():
-    jobdir, fd, first = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    jobdir, fd = Path(sys.argv[1]), int(sys.argv[2])
+    first, parent = int(sys.argv[3]), int(sys.argv[4])
+    die_with_parent(parent)
     sys.path.insert(0, str(REPO))
     job = load_job(jobdir)
     set_limits(job["limits"])
-    die_with_parent()
     sys.stdout, sys.stderr = CappedStream(sys.stdout), CappedStream(sys.stderr)
 
     from grader import probes

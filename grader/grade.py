@@ -12,7 +12,7 @@ from grader import references
 from grader.notebooks import load_submission
 from grader.registry import select
 from grader.report import RESULT, class_summary, load_results, write_grades_csv, write_student
-from grader.sandbox import Limits, Task, run_tasks
+from grader.sandbox import Limits, Task, remove_stale_folders, run_tasks
 from grader.scoring import score_question
 
 __all__ = ["discover", "grade", "grade_submission", "keras_backend"]
@@ -136,6 +136,7 @@ def grade(submissions, out, *, jobs=1, device="auto", only=None, timeout=60.0, f
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = discover(submissions)
+    remove_stale_folders()
     name = lambda p: p.stem if p.is_file() else p.name  # noqa: E731
     todo = [p for p in paths if force or not (out / name(p) / RESULT).is_file()]
     backend = keras_backend()

@@ -41,7 +41,7 @@ import numpy as np
 
 from grader.protocol import FrameError, FrameReader, decode_arrays
 
-__all__ = ["Limits", "Outcome", "Task", "run_tasks"]
+__all__ = ["Limits", "Outcome", "Task", "remove_stale_folders", "run_tasks"]
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
@@ -119,6 +119,29 @@ def _environment(scratch: Path, backend: str, device: str, threads: int) -> dict
     return env
 
 
+def _folder(kind: str) -> Path:
+    """A fresh temporary folder named after this process, so a later run can tell it is stale."""
+    return Path(tempfile.mkdtemp(prefix=f"grader-{kind}-{os.getpid()}-"))
+
+
+def remove_stale_folders() -> int:
+    """Remove scratch and job folders left by grader processes that no longer exist (a run
+    killed with SIGKILL cannot clean up after itself). Returns how many were removed."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob("grader-*-*-*"):
+        kind, pid = folder.name.split("-")[1:3]
+        if kind not in ("scratch", "job") or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        except PermissionError:  # alive, another user's
+            pass
+    return removed
+
+
 def _resident_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -156,7 +179,8 @@ class _Child:
         self.log_path = jobdir / f"log-{first}.txt"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", str(CHILD), str(jobdir), str(write_end), str(first)],
+                [sys.executable, "-I", str(CHILD), str(jobdir), str(write_end), str(first),
+                 str(os.getpid())],
                 cwd=scratch / "work", env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,
             )
@@ -210,8 +234,7 @@ def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(),
     outcomes = []
     if not tasks:
         return outcomes
-    scratch = Path(tempfile.mkdtemp(prefix="grader-scratch-"))
-    jobdir = Path(tempfile.mkdtemp(prefix="grader-job-"))
+    scratch, jobdir = _folder("scratch"), _folder("job")
     try:
         work = scratch / "work"
         work.mkdir()

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -114,3 +115,5 @@ def test_run_killed_with_sigkill_resumes_and_grades_everyone_once(tmp_path):
     assert all(r["questions"]["q1_5"]["auto_score"] == 3 for r in results.values())
     assert len((out / "grades.csv").read_text().splitlines()) == 4
     assert not list(out.rglob("*.tmp"))
+    leftovers = list(Path(tempfile.gettempdir()).glob(f"grader-*-{run.pid}-*"))
+    assert not leftovers, f"the killed run's temporary folders were not removed: {leftovers}"
