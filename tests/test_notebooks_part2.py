@@ -1,6 +1,11 @@
-"""The visible checks of notebooks 07 to 10 (``course_kit.checks_part23``): they pass a
-correct implementation and stop a wrong one with CheckFailed."""
+"""Notebooks 07 to 11: their visible checks (``course_kit.checks_part23``) pass a correct
+implementation and stop a wrong one; the notebooks' structure and release; grading them.
 
+Executing the notebooks is CI's separate ``pytest --nbval-lax solutions/`` run."""
+
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 from keras import ops
@@ -18,6 +23,9 @@ from course_kit.checks_part23 import (
 )
 from course_kit.graphs import propagation_steps, self_loop_adjacency
 from course_kit.layers import GCNConv
+from grader.grade import grade_submission
+from grader.notebooks import cell_id, find_cells, release_notebook
+from grader.registry import QUESTIONS
 
 
 class NoSelfLoopGCN(GCNConv):
@@ -100,10 +108,76 @@ def brute_force(model, first, length):
 
     def score(sequence):
         state, total = model.initial_state(1), 0.0
-        for current, following in zip(sequence, sequence[1:]):
+        for current, following in itertools.pairwise(sequence):
             logits, state = model.step([current], state)
             total += logits[0][following] - np.logaddexp.reduce(logits[0])
         return total
 
     tails = itertools.product(range(model.vocab_size), repeat=length - 1)
     return np.array(max(((first, *tail) for tail in tails), key=score))
+
+
+# ---------------------------------------------------------------- the notebooks themselves
+
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
+#: Which notebook holds each question of Parts 2 and 3.
+PARTS_2_3 = {
+    "07_text_generation.ipynb": ("q2_1", "q2_2"),
+    "08_sampling.ipynb": ("q2_3", "q2_4", "q2_5"),
+    "09_gcn.ipynb": ("q3_1", "q3_2"),
+    "10_gat.ipynb": ("q3_3",),
+    "11_graphs_and_sequences.ipynb": ("q3_4", "q3_5"),
+}
+AUTOMATIC = tuple(q for qs in PARTS_2_3.values() for q in qs if QUESTIONS[q].automatic)
+
+
+def _read(name):
+    return nbformat.read(SOLUTIONS / name, as_version=4)
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("name", sorted(PARTS_2_3))
+def test_notebook_structure_and_release(name):
+    notebook = _read(name)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:80]
+    cells = find_cells({name: notebook})
+    for qid in PARTS_2_3[name]:
+        question = QUESTIONS[qid]
+        for graded in ((qid,) if question.automatic else ()) + question.answer_cells:
+            assert graded in cells, f"{name} has no cell {graded}"
+            cell = next(c for c in notebook.cells if cell_id(c) == graded)
+            assert cell.metadata["course_kit"]["graded"] == graded
+            assert graded in cell.source.splitlines()[0]
+        if question.automatic:  # the next code cell after a graded cell is its visible check
+            index = next(i for i, c in enumerate(notebook.cells) if cell_id(c) == qid)
+            following = [c for c in notebook.cells[index + 1:] if c.cell_type == "code"]
+            assert "check_" in following[0].source, f"{name}: no check after {qid}"
+    student = release_notebook(notebook)
+    text = nbformat.writes(student)
+    for word in ("### BEGIN SOLUTION", "### END SOLUTION", "Model answer"):
+        assert word not in text, f"{name}: {word!r} left in the student release"
+    code = [c for c in student.cells if c.cell_type == "code"]
+    assert "check_environment(" in code[0].source
+
+
+@pytest.mark.slow
+def test_solutions_get_full_automatic_marks_and_the_release_gets_zero(tmp_path, backend):
+    solution, untouched = tmp_path / "solution", tmp_path / "untouched"
+    solution.mkdir()
+    untouched.mkdir()
+    for name in PARTS_2_3:
+        notebook = _read(name)
+        nbformat.write(notebook, solution / name)
+        nbformat.write(release_notebook(notebook), untouched / name)
+    questions = [QUESTIONS[q] for q in AUTOMATIC]
+    result, answers = grade_submission(solution, questions, backend=backend)
+    for qid in AUTOMATIC:
+        entry = result["questions"][qid]
+        assert entry["auto_score"] == entry["auto_max"], (qid, entry["notes"], entry["checks"])
+    assert {f"{q}_answer" for q in AUTOMATIC if QUESTIONS[q].rubric} <= set(answers)
+    result, _ = grade_submission(untouched, questions, backend=backend)
+    for qid in AUTOMATIC:
+        entry = result["questions"][qid]
+        assert entry["auto_score"] == 0.0 and entry["status"] in ("error", "failed"), (qid, entry)
