@@ -23,7 +23,7 @@ def self_loop_adjacency(graph, nodelist=None):
         int64 ``(N, N)`` with ones on the diagonal and at every edge.
     """
     if not isinstance(graph, nx.Graph):
-        raise ValueError(f"graph must be a networkx graph; got {type(graph).__name__}")
+        raise ValueError(f"graph must be a networkx graph; got {type(graph).__name__}")  # noqa: TRY004
     adjacency = nx.to_numpy_array(graph, nodelist=nodelist, weight=None, dtype=np.int64)
     adjacency = (adjacency != 0).astype(np.int64)
     np.fill_diagonal(adjacency, 1)

@@ -126,7 +126,7 @@ def test_gat_attention_rows_sum_to_one_and_match_formula(graph):
     adjacency = adjacency.copy()
     adjacency[0, 0] = 1.0
     layer = GATConv(CHANNELS, attn_heads=HEADS, return_attn_coef=True, dropout_rate=0.0)
-    output, attn_coef = layer([features, adjacency])
+    _output, attn_coef = layer([features, adjacency])
     attn_coef = numpy(attn_coef)
     edge_index, edge_weight = graph_inputs(adjacency)
     all_edges, _ = add_self_loops(edge_index, edge_weight, NUM_NODES)
@@ -171,7 +171,7 @@ def test_gradients_match_finite_differences_direction(graph, layer_class):
     def loss():
         return ops.sum(ops.tanh(layer([features, pair], training=False)))
 
-    value, grads = variables_value_and_grad(loss, layer.trainable_variables)
+    _value, grads = variables_value_and_grad(loss, layer.trainable_variables)
     for variable, grad in zip(layer.trainable_variables, grads):
         grad = numpy(grad)
         assert np.abs(grad).sum() > 0, variable.path

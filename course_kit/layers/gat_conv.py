@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
+from course_kit.layers.graph_ops import GraphLayer, node_count, segment_softmax, split_graph_inputs
 from course_kit.layers.graph_ops import (
     add_self_loops as append_self_loops,
 )
-from course_kit.layers.graph_ops import GraphLayer, node_count, segment_softmax, split_graph_inputs
 
 __all__ = ["GATConv"]
 

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from course_kit.layers.graph_ops import add_self_loops as append_self_loops
 from course_kit.layers.graph_ops import GraphLayer, gcn_normalize, node_count, split_graph_inputs
+from course_kit.layers.graph_ops import add_self_loops as append_self_loops
 
 __all__ = ["GCNConv", "gcn_normalize"]
 

@@ -75,7 +75,8 @@ class GraphConvLSTMCell(keras.layers.Layer):
     def propagate(self, signals):
         """``A_hat`` applied to ``(batch, N, channels)`` node signals, over the edge list."""
         sources, targets = self.edge_index[0], self.edge_index[1]
-        messages = ops.take(signals, sources, axis=1) * self.edge_weight[None, :, None]
+        edge_weight = ops.convert_to_tensor(self.edge_weight, signals.dtype)
+        messages = ops.take(signals, sources, axis=1) * edge_weight[None, :, None]
         # segment_sum reduces the leading axis: put edges first, nodes back in second place.
         summed = ops.segment_sum(ops.transpose(messages, (1, 0, 2)), targets, self.num_nodes)
         return ops.transpose(summed, (1, 0, 2))

@@ -119,7 +119,7 @@ def train_node_classifier(
             break
     model.set_weights(best_weights)
 
-    logits = keras.ops.convert_to_numpy(model(tensors, training=False))[0]
+    logits = np.asarray(model.predict_on_batch(tensors))[0]
     correct = np.argmax(logits, axis=-1) == np.asarray(labels)
     return NodeClassificationResult(
         test_accuracy=float(correct[test_mask].mean()),
