@@ -17,10 +17,27 @@ from dataclasses import dataclass, field
 
 __all__ = ["Check", "NOTEBOOKS", "QUESTIONS", "Question", "RubricItem", "select"]
 
+# The notebook that asks each question.
 NOTEBOOKS = {
-    1: "01_recurrent_networks.ipynb",
-    2: "02_text_generation.ipynb",
-    3: "03_graph_networks.ipynb",
+    "q1_1": "01_backprop_through_time.ipynb",
+    "q1_2": "02_vanilla_rnn.ipynb",
+    "q1_3": "02_vanilla_rnn.ipynb",
+    "q1_4": "03_optimizers.ipynb",
+    "q1_5": "04_lstm.ipynb",
+    "q1_6": "04_lstm.ipynb",
+    "q1_7": "05_gradients_over_time.ipynb",
+    "q1_8": "06_lstm_variants.ipynb",
+    "q1_9": "06_lstm_variants.ipynb",
+    "q2_1": "07_text_generation.ipynb",
+    "q2_2": "07_text_generation.ipynb",
+    "q2_3": "08_sampling.ipynb",
+    "q2_4": "08_sampling.ipynb",
+    "q2_5": "08_sampling.ipynb",
+    "q3_1": "09_gcn.ipynb",
+    "q3_2": "09_gcn.ipynb",
+    "q3_3": "10_gat.ipynb",
+    "q3_4": "11_graphs_and_sequences.ipynb",
+    "q3_5": "11_graphs_and_sequences.ipynb",
 }
 
 # What an implementation question may not use: the kit's own answers and Keras' built-in
@@ -81,7 +98,7 @@ class Question:
 
     @property
     def notebook(self) -> str:
-        return NOTEBOOKS[self.part]
+        return NOTEBOOKS[self.id]
 
     @property
     def code_cells(self) -> tuple[str, ...]:
@@ -159,6 +176,8 @@ QUESTIONS: dict[str, Question] = {
                 RubricItem("discussion of where and why the RNN fails", 2),
             ),
             probe="palindrome_training", time_factor=4.0,
+            # train_palindrome trains the student's own VanillaRNNCell (q1_2).
+            cells=("q1_2", "q1_3"),
         ),
         Question(
             "q1_4", "Optimisers: momentum, RMSProp, Adam", 1,

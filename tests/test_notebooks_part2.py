@@ -1,4 +1,4 @@
-"""Notebooks 07 to 11: their visible checks (``course_kit.checks_part23``) pass a correct
+"""Notebooks 07 to 11: their visible checks (``course_kit.checks``) pass a correct
 implementation and stop a wrong one; the notebooks' structure and release; grading them.
 
 Executing the notebooks is CI's separate ``pytest --nbval-lax solutions/`` run."""
@@ -11,7 +11,7 @@ import pytest
 from keras import ops
 
 from course_kit.checks import CheckFailed
-from course_kit.checks_part23 import (
+from course_kit.checks import (
     check_a_plus_i,
     check_beam_search,
     check_completion,

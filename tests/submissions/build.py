@@ -542,10 +542,13 @@ def outputs():
     files = {}
 
     def reference_folder(folder, replace=None, drop=()):
-        for part, cells in REFERENCE_CELLS.items():
-            cells = {k: (replace or {}).get(k, v) for k, v in cells.items() if k not in drop}
-            answers = {k: v for k, v in ANSWERS.items() if int(k[1]) == part}
-            files[folder / NOTEBOOKS[part]] = notebook(cells, answers)
+        cells = {k: (replace or {}).get(k, v) for part in REFERENCE_CELLS.values()
+                 for k, v in part.items() if k not in drop}
+        for name in sorted(set(NOTEBOOKS.values())):
+            own = {k: v for k, v in cells.items() if NOTEBOOKS.get(k) == name}
+            answers = {k: v for k, v in ANSWERS.items() if NOTEBOOKS[k] == name}
+            if own or answers:
+                files[folder / name] = notebook(own, answers)
 
     reference_folder(CORPUS / "reference")
     files[CORPUS / "empty" / "submission.ipynb"] = notebook({})
