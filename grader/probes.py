@@ -325,30 +325,11 @@ def probe_example_graphs(namespace, context):
 # ---------------------------------------------------------------- text generation
 
 
-class ToyCharModel:
-    """A fixed character-level RNN in NumPy, handed to the students' samplers.
+def _toy_model(context):
+    """The recorded toy character model (see :class:`course_kit.checks.ToyCharModel`)."""
+    from course_kit.checks import ToyCharModel
 
-    ``initial_state(batch)`` returns zeros ``(batch, units)``; ``step(tokens, state)`` takes
-    int tokens ``(batch,)`` and returns ``(logits (batch, vocab_size), new_state)``:
-    ``state' = tanh(E[tokens] + state W)``, ``logits = state' V``.
-    """
-
-    def __init__(self, embedding, recurrent, readout):
-        self.embedding, self.recurrent, self.readout = embedding, recurrent, readout
-        self.vocab_size = readout.shape[1]
-
-    @classmethod
-    def from_inputs(cls, context):
-        return cls(*(np.asarray(context[f"model_{k}"], np.float64)
-                     for k in ("embedding", "recurrent", "readout")))
-
-    def initial_state(self, batch=1):
-        return np.zeros((batch, self.recurrent.shape[0]))
-
-    def step(self, tokens, state):
-        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
-        state = np.tanh(self.embedding[tokens] + np.asarray(state) @ self.recurrent)
-        return state @ self.readout, state
+    return ToyCharModel(*(context[f"model_{k}"] for k in ("embedding", "recurrent", "readout")))
 
 
 def _ids(value):
@@ -372,7 +353,7 @@ def probe_greedy(namespace, context):
     :class:`ToyCharModel`), keeping the recurrent state between characters. Called twice to
     check that it is deterministic."""
     sample = student_object(namespace, "greedy_sample", "function")
-    model = ToyCharModel.from_inputs(context)
+    model = _toy_model(context)
     results = {}
     for length in np.asarray(context["lengths"]):
         first = [_ids(sample(model, int(context["first_token"]), int(length))) for _ in range(2)]
@@ -407,7 +388,7 @@ def probe_completion(namespace, context):
     ``model.step`` to warm the state, then appends ``length`` greedy tokens; returns prompt
     plus continuation as one id sequence."""
     complete = student_object(namespace, "complete", "function")
-    model = ToyCharModel.from_inputs(context)
+    model = _toy_model(context)
     prompt = _ids(context["prompt"])
     return {"completion": _ids(complete(model, prompt.copy(), int(context["length"])))}
 
@@ -418,7 +399,7 @@ def probe_beam_search(namespace, context):
     log-probability it finds (``model.step`` as in :class:`ToyCharModel`). With a beam as
     wide as the vocabulary on this small model it must find the brute-force optimum."""
     search = student_object(namespace, "beam_search", "function")
-    model = ToyCharModel.from_inputs(context)
+    model = _toy_model(context)
     return {"beam": _ids(search(model, int(context["first_token"]), int(context["length"]),
                                 int(context["beam_width"])))}
 

@@ -194,21 +194,10 @@ def _reference_gat(inputs):
 
 
 def _toy_model_inputs(rng, vocab_size=5, units=6):
-    return {"model_embedding": rng.normal(0, 1.0, size=(vocab_size, units)),
-            "model_recurrent": rng.normal(0, 0.6, size=(units, units)),
-            "model_readout": rng.normal(0, 1.5, size=(units, vocab_size))}
+    from course_kit.checks import ToyCharModel
 
-
-def _greedy(model, tokens, length):
-    """Warm the state on ``tokens`` (all but the last produce no output), then extend greedily."""
-    state = model.initial_state()
-    sequence = list(tokens)
-    for token in sequence[:-1]:
-        _, state = model.step([token], state)
-    while len(sequence) < length:
-        logits, state = model.step([sequence[-1]], state)
-        sequence.append(int(np.argmax(logits[0])))
-    return np.array(sequence[:length], dtype=np.int64)
+    weights = ToyCharModel.random_weights(rng, vocab_size, units)
+    return {f"model_{k}": w for k, w in zip(("embedding", "recurrent", "readout"), weights)}
 
 
 def _brute_force_best(model, first, length):
@@ -290,14 +279,16 @@ def compute(qid: str) -> tuple[dict, dict]:
             inputs = {"vocab_size": np.array(7), "ids": rng.integers(0, 7, size=(2, 9))}
             expected = {"logits_shape": np.array([2, 9, 7])}
         elif question.probe in ("greedy", "completion", "beam_search"):
+            from course_kit.checks import greedy_continuation
+
             inputs = _toy_model_inputs(rng)
-            model = probes.ToyCharModel.from_inputs(probes.Context(inputs))
+            model = probes._toy_model(probes.Context(inputs))
             if question.probe == "greedy":
                 inputs.update(first_token=np.array(2), lengths=np.array([5, 40]))
-                expected = {f"greedy_{n}": _greedy(model, [2], n) for n in (5, 40)}
+                expected = {f"greedy_{n}": greedy_continuation(model, [2], n) for n in (5, 40)}
             elif question.probe == "completion":
                 inputs.update(prompt=np.array([1, 4, 0, 3]), length=np.array(12))
-                expected = {"completion": _greedy(model, [1, 4, 0, 3], 16)}
+                expected = {"completion": greedy_continuation(model, [1, 4, 0, 3], 16)}
             else:
                 inputs.update(first_token=np.array(1), length=np.array(5),
                               beam_width=np.array(5**4))

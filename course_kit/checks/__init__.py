@@ -43,6 +43,7 @@ __all__ = [
     "check_greedy",
     "check_temperature",
     "check_text_model",
+    "greedy_continuation",
 ]
 
 #: Tolerance on the relative error of float32 computations.
@@ -417,4 +418,5 @@ from course_kit.checks.text_and_graphs import (  # noqa: E402
     check_greedy,
     check_temperature,
     check_text_model,
+    greedy_continuation,
 )

@@ -29,6 +29,7 @@ __all__ = [
     "check_greedy",
     "check_temperature",
     "check_text_model",
+    "greedy_continuation",
 ]
 
 
@@ -191,19 +192,30 @@ def check_a_plus_i(student_a_plus_i, student_updates):
 
 
 class ToyCharModel:
-    """A fixed random character RNN in NumPy with the interface the samplers expect.
+    """A fixed character-level RNN in NumPy with the interface the samplers expect.
 
     ``initial_state(batch)`` gives zeros ``(batch, units)``; ``step(tokens, state)`` takes int
     tokens ``(batch,)`` and returns ``(logits (batch, vocab_size), new_state)`` with
-    ``state' = tanh(E[tokens] + state R)`` and ``logits = state' V``.
+    ``state' = tanh(E[tokens] + state R)`` and ``logits = state' V``. The grader hands the
+    same model to submissions, built from recorded weights.
     """
 
-    def __init__(self, vocab_size=5, units=6, seed=0):
-        rng = np.random.default_rng(seed)
-        self.embedding = rng.normal(0, 1.0, size=(vocab_size, units))
-        self.recurrent = rng.normal(0, 0.6, size=(units, units))
-        self.readout = rng.normal(0, 1.5, size=(units, vocab_size))
-        self.vocab_size = vocab_size
+    def __init__(self, embedding, recurrent, readout):
+        self.embedding, self.recurrent, self.readout = (
+            np.asarray(w, dtype=np.float64) for w in (embedding, recurrent, readout)
+        )
+        self.vocab_size = self.readout.shape[1]
+
+    @staticmethod
+    def random_weights(rng, vocab_size=5, units=6):
+        """Weights ``(embedding, recurrent, readout)`` scaled so greedy paths vary."""
+        return (rng.normal(0, 1.0, size=(vocab_size, units)),
+                rng.normal(0, 0.6, size=(units, units)),
+                rng.normal(0, 1.5, size=(units, vocab_size)))
+
+    @classmethod
+    def random(cls, vocab_size=5, units=6, seed=0):
+        return cls(*cls.random_weights(np.random.default_rng(seed), vocab_size, units))
 
     def initial_state(self, batch=1):
         return np.zeros((batch, self.recurrent.shape[0]))
@@ -214,7 +226,7 @@ class ToyCharModel:
         return state @ self.readout, state
 
 
-def _greedy_continuation(model, tokens, length):
+def greedy_continuation(model, tokens, length):
     """``tokens`` extended greedily to ``length`` tokens, the state warmed on all of them."""
     state = model.initial_state()
     sequence = list(tokens)
@@ -223,7 +235,7 @@ def _greedy_continuation(model, tokens, length):
     while len(sequence) < length:
         logits, state = model.step([sequence[-1]], state)
         sequence.append(int(np.argmax(logits[0])))
-    return np.array(sequence[:length])
+    return np.array(sequence[:length], dtype=np.int64)
 
 
 def _same_ids(label, actual, expected, hint):
@@ -256,11 +268,11 @@ def check_text_model(student_build, vocab_size=7, units=16):
 @_stub_aware
 def check_greedy(student_greedy):
     """``student_greedy(model, first_token, length)`` on :class:`ToyCharModel`, twice."""
-    model = ToyCharModel(seed=5)
+    model = ToyCharModel.random(seed=5)
     ok = True
     for length in (5, 40):
         first = student_greedy(model, 2, length)
-        ok &= _same_ids(f"greedy, length {length}", first, _greedy_continuation(model, [2], length),
+        ok &= _same_ids(f"greedy, length {length}", first, greedy_continuation(model, [2], length),
                         "start with first_token, keep the state between steps, take the argmax")
         ok &= _same_ids(f"greedy again, length {length}", student_greedy(model, 2, length),
                         np.asarray(first).reshape(-1), "greedy sampling must be deterministic")
@@ -289,10 +301,10 @@ def check_temperature(student_sample, draws=20000, tolerance=0.03):
 @_stub_aware
 def check_completion(student_complete):
     """``student_complete(model, prompt, length)``: prompt kept, state warmed, greedy tail."""
-    model = ToyCharModel(seed=5)
+    model = ToyCharModel.random(seed=5)
     prompt = np.array([1, 4, 0, 3])
     ok = _same_ids("completion", student_complete(model, prompt.copy(), 12),
-                   _greedy_continuation(model, prompt, 16),
+                   greedy_continuation(model, prompt, 16),
                    "feed every prompt token through step before continuing greedily")
     return _verdict("complete", ok, "see the line marked with <-- above")
 
@@ -301,7 +313,7 @@ def check_completion(student_complete):
 def check_beam_search(student_beam_search, length=5):
     """With a beam as wide as all sequences, ``student_beam_search`` must find the sequence of
     highest log-probability, found here by brute force."""
-    model = ToyCharModel(seed=2)
+    model = ToyCharModel.random(seed=2)
     best, best_score = None, -np.inf
     for tail in itertools.product(range(model.vocab_size), repeat=length - 1):
         sequence, state, score = (1, *tail), model.initial_state(), 0.0
