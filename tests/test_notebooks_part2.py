@@ -9,9 +9,10 @@ import nbformat
 import numpy as np
 import pytest
 from keras import ops
+from notebook_grading import assert_solutions_full_and_release_zero
 
-from course_kit.checks import CheckFailed
 from course_kit.checks import (
+    CheckFailed,
     check_a_plus_i,
     check_beam_search,
     check_completion,
@@ -23,7 +24,6 @@ from course_kit.checks import (
 )
 from course_kit.graphs import propagation_steps, self_loop_adjacency
 from course_kit.layers import GCNConv
-from grader.grade import grade_submission
 from grader.notebooks import cell_id, find_cells, release_notebook
 from grader.registry import QUESTIONS
 
@@ -164,20 +164,5 @@ def test_notebook_structure_and_release(name):
 
 @pytest.mark.slow
 def test_solutions_get_full_automatic_marks_and_the_release_gets_zero(tmp_path, backend):
-    solution, untouched = tmp_path / "solution", tmp_path / "untouched"
-    solution.mkdir()
-    untouched.mkdir()
-    for name in PARTS_2_3:
-        notebook = _read(name)
-        nbformat.write(notebook, solution / name)
-        nbformat.write(release_notebook(notebook), untouched / name)
-    questions = [QUESTIONS[q] for q in AUTOMATIC]
-    result, answers = grade_submission(solution, questions, backend=backend)
-    for qid in AUTOMATIC:
-        entry = result["questions"][qid]
-        assert entry["auto_score"] == entry["auto_max"], (qid, entry["notes"], entry["checks"])
-    assert {f"{q}_answer" for q in AUTOMATIC if QUESTIONS[q].rubric} <= set(answers)
-    result, _ = grade_submission(untouched, questions, backend=backend)
-    for qid in AUTOMATIC:
-        entry = result["questions"][qid]
-        assert entry["auto_score"] == 0.0 and entry["status"] in ("error", "failed"), (qid, entry)
+    assert_solutions_full_and_release_zero(tmp_path, SOLUTIONS, PARTS_2_3, AUTOMATIC, backend)
+
