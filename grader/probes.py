@@ -105,8 +105,10 @@ CELL_WEIGHTS = {
     "PeepholeLSTMCell": ("W_fx", "W_fh", "b_f", "W_ix", "W_ih", "b_i", "W_ox", "W_oh", "b_o",
                          "W_cx", "b_c"),
     "GRUCell": ("W_zx", "W_zh", "b_z", "W_rx", "W_rh", "b_r", "W_x", "W_h", "b"),
+    "GraphConvLSTMCell": ("kernel", "recurrent_kernel", "bias"),
 }
-CELL_STATES = {"VanillaRNNCell": 1, "LSTMCell": 2, "PeepholeLSTMCell": 2, "GRUCell": 1}
+CELL_STATES = {"VanillaRNNCell": 1, "LSTMCell": 2, "PeepholeLSTMCell": 2, "GRUCell": 1,
+               "GraphConvLSTMCell": 2}
 
 
 def _shape_row(shape):
@@ -123,19 +125,23 @@ def probe_cell(namespace, context, class_name, prefix=""):
     ``(input_dim, units)``); ``cell(x_t, states)`` with ``x_t`` ``(batch, input_dim)`` and
     ``states`` a list of ``(batch, units)`` tensors returns ``(h_t, new_states)``.
 
+    A graph-recurrent cell (q3_5) is built as ``class_name(units, a_hat)`` with the dense
+    normalised adjacency ``a_hat`` ``(N, N)``; its inputs are node signals ``x_t`` ``(batch, N,
+    features)`` and its states ``(batch, N, units)``.
+
     Returns ``weight_shapes`` (one row per weight), ``outputs`` (``h_t`` for every step,
-    ``(batch, T, units)``) and ``gradients`` (of ``sum_t <h_t, R_t>`` with respect to every
-    weight, flattened and concatenated in the order of ``CELL_WEIGHTS``).
+    ``(batch, T, ..., units)``) and ``gradients`` (of ``sum_t <h_t, R_t>`` with respect to
+    every weight, flattened and concatenated in the order of ``CELL_WEIGHTS``).
     """
     cls = student_object(namespace, class_name, "class")
     names = CELL_WEIGHTS[class_name]
     x = context.array("x")
     readout = context.array("readout")
-    batch, steps, _ = x.shape
+    batch, steps = x.shape[:2]
     units = readout.shape[-1]
-    cell = cls(units)
+    cell = cls(units, context.array("a_hat")) if "a_hat" in context.inputs else cls(units)
     context.inspect(cell)
-    states = [ops.zeros((batch, units), dtype=keras.config.floatx())
+    states = [ops.zeros((batch, *x.shape[2:-1], units), dtype=keras.config.floatx())
               for _ in range(CELL_STATES[class_name])]
     cell(ops.convert_to_tensor(x[:, 0]), states)
     variables = [getattr(cell, name, None) for name in names]
@@ -177,6 +183,10 @@ def probe_vanilla_rnn_cell(namespace, context):
 
 def probe_lstm_cell(namespace, context):
     return probe_cell(namespace, context, "LSTMCell")
+
+
+def probe_graph_lstm_cell(namespace, context):
+    return probe_cell(namespace, context, "GraphConvLSTMCell")
 
 
 def probe_peephole_and_gru_cells(namespace, context):
@@ -266,17 +276,32 @@ def probe_optimizers(namespace, context):
     return results
 
 
+def _held_out_predictions(model, context):
+    """The labels ``model`` predicts for the recorded held-out inputs (the true labels stay in
+    the grader)."""
+    scores = to_numpy(model(ops.convert_to_tensor(np.asarray(context["x"]))))
+    return {"predictions": np.argmax(scores, axis=-1).astype(np.int64)}
+
+
 def probe_palindrome_training(namespace, context):
     """Contract: ``train_palindrome(input_length, steps, seed)`` trains a vanilla-RNN
     classifier on the digit palindrome (``course_kit.data.make_task("digit_palindrome",
-    input_length)``) and returns a Keras model mapping int inputs ``(n, input_length)`` to
-    class scores ``(n, 10)``. Returns its predicted labels on held-out inputs; the labels
-    themselves stay in the grader."""
+    input_length)``) for at most ``steps`` steps and returns a Keras model mapping int inputs
+    ``(n, input_length)`` to class scores ``(n, 10)``."""
     function = student_object(namespace, "train_palindrome", "function")
-    x = np.asarray(context["x"])
-    model = function(input_length=x.shape[1], steps=context.integer("steps"), seed=0)
-    scores = to_numpy(model(ops.convert_to_tensor(x)))
-    return {"predictions": np.argmax(scores, axis=-1).astype(np.int64)}
+    model = function(input_length=np.asarray(context["x"]).shape[1],
+                     steps=context.integer("steps"), seed=0)
+    return _held_out_predictions(model, context)
+
+
+def probe_binary_palindrome_training(namespace, context):
+    """Contract: ``train_binary_palindrome(length, steps, seed)`` trains an LSTM with an
+    embedding on the binary palindrome (``course_kit.data.make_task("binary_palindrome",
+    length)``, inputs of ``4 * length + 1`` codes) for at most ``steps`` steps and returns a
+    Keras model mapping int inputs ``(n, 4 * length + 1)`` to class scores ``(n, 2)``."""
+    function = student_object(namespace, "train_binary_palindrome", "function")
+    model = function(length=context.integer("length"), steps=context.integer("steps"), seed=0)
+    return _held_out_predictions(model, context)
 
 
 def probe_gradient_norms(namespace, context):

@@ -23,6 +23,7 @@ INPUT, EXPECTED = "input.", "expected."
 # Training questions grade predictions on held-out samples; this many, from this seed.
 HELD_OUT_SAMPLES, HELD_OUT_SEED = 500, 2024
 PALINDROME_LENGTH, PALINDROME_STEPS = 5, 300
+BINARY_PALINDROME_LENGTH, BINARY_PALINDROME_STEPS = 10, 600
 
 
 @contextmanager
@@ -259,6 +260,26 @@ def compute(qid: str) -> tuple[dict, dict]:
                                                                            HELD_OUT_SEED)
             inputs = {"x": x, "steps": np.array(PALINDROME_STEPS)}
             expected = {"labels": np.asarray(y, dtype=np.int64)}
+        elif question.probe == "binary_palindrome_training":
+            from course_kit.data import make_task
+
+            task = make_task("binary_palindrome", BINARY_PALINDROME_LENGTH)
+            x, y = task.sample(HELD_OUT_SAMPLES, HELD_OUT_SEED)
+            inputs = {"x": x, "length": np.array(BINARY_PALINDROME_LENGTH),
+                      "steps": np.array(BINARY_PALINDROME_STEPS)}
+            expected = {"labels": np.asarray(y, dtype=np.int64)}
+        elif question.probe == "graph_lstm_cell":
+            from course_kit.checks import GraphLSTMReference
+            from course_kit.layers import gcn_normalize
+
+            adjacency = _graph_inputs(rng, {})["adjacency"]  # the fall 2019 example graph
+            inputs = {"a_hat": gcn_normalize(adjacency), "x": rng.normal(size=(2, 4, 6, 2)),
+                      "readout": rng.normal(size=(2, 4, 6, 3)),
+                      **_weights(rng, {"kernel": (2, 12), "recurrent_kernel": (3, 12),
+                                       "bias": (12,)})}
+            cell = {"GraphConvLSTMCell": lambda units, a_hat: GraphLSTMReference(units,
+                                                                                 adjacency)}
+            expected = probes.PROBES["graph_lstm_cell"](cell, probes.Context(inputs))
         elif question.probe == "gradient_norms":
             inputs = {"x": rng.normal(size=(4, 12, 3)), "y": rng.integers(0, 3, size=4),
                       **_weights(rng, {"W_hx": (3, 6), "W_hh": (6, 6), "b_h": (6,),

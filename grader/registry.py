@@ -211,10 +211,11 @@ QUESTIONS: dict[str, Question] = {
         ),
         Question(
             "q1_8", "LSTM with an embedding on the binary palindrome", 1,
-            rubric=(
-                RubricItem("100% accuracy at T=10 (sanity check) shown", 2),
-                RubricItem("mean and std over 3 seeds, plotted, majority baseline 2/3 named", 3),
-            ),
+            checks=(Check("held-out accuracy at T=10 (>= 0.99)", 3, "predictions",
+                          kind="accuracy", reference="labels", threshold=0.99),),
+            rubric=(RubricItem("steps to convergence at T=10 and 20, mean and std over 3 seeds, "
+                               "plotted; majority baseline of about 2/3 named and explained", 3),),
+            probe="binary_palindrome_training", time_factor=4.0,
         ),
         Question(
             "q1_9", "Peephole LSTM and GRU cells", 1,
@@ -308,11 +309,17 @@ QUESTIONS: dict[str, Question] = {
                  rubric=(RubricItem("two real-world applications, each with what nodes and "
                                     "edges are", 3),)),
         Question(
-            "q3_5", "Sequences against graphs", 3,
+            "q3_5", "Sequences against graphs; a graph-convolutional LSTM cell", 3,
+            checks=(
+                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
+                Check("node states over a sequence", 2, "outputs"),
+                Check("gradients with respect to the weights", 2, "gradients"),
+            ),
             rubric=(
                 RubricItem("when to use an RNN and when a GNN", 2),
                 RubricItem("a model that combines both, named and explained", 2),
             ),
+            probe="graph_lstm_cell", forbidden=KIT_ANSWERS + KERAS_RECURRENT,
         ),
     ]
 }

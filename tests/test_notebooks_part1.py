@@ -80,7 +80,7 @@ def test_release_hides_solutions_and_rubrics_and_starts_with_the_environment_che
             assert "check_" in following[0].source, f"{name}: no check after {cell_id(cell)}"
 
 
-# q1_3 trains a model for a few hundred steps: it is graded once, on TensorFlow, below.
+# q1_3 and q1_8 train models for a few hundred steps: they are graded once, on TensorFlow, below.
 FAST_AUTOMATIC = ("q1_1", "q1_2", "q1_4", "q1_5", "q1_6", "q1_7", "q1_9")
 
 
@@ -91,9 +91,10 @@ def test_solution_notebooks_get_full_automatic_marks_and_the_release_gets_zero(t
 
 @pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the training question is graded once, on the TensorFlow backend")
+                    reason="the training questions are graded once, on the TensorFlow backend")
 def test_solution_palindrome_training_gets_full_marks(tmp_path, backend):
     assert_solutions_full_and_release_zero(
-        tmp_path, SOLUTIONS, ["02_vanilla_rnn.ipynb"], ("q1_3",), backend
+        tmp_path, SOLUTIONS, ["02_vanilla_rnn.ipynb", "06_lstm_variants.ipynb"], ("q1_3", "q1_8"),
+        backend,
     )
 

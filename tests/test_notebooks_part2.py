@@ -5,6 +5,7 @@ Executing the notebooks is CI's separate ``pytest --nbval-lax solutions/`` run."
 
 from pathlib import Path
 
+import keras
 import nbformat
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from course_kit.checks import (
     check_gat_layer,
     check_gcn_layer,
     check_gcn_normalize,
+    check_graph_lstm_cell,
     check_greedy,
     check_temperature,
 )
@@ -39,6 +41,37 @@ class NoSelfLoopGCN(GCNConv):
         inverse_sqrt = ops.rsqrt(ops.maximum(ops.sum(adjacency, axis=1), 1.0))
         a_hat = inverse_sqrt[:, None] * adjacency * inverse_sqrt[None, :]
         return ops.matmul(a_hat, ops.matmul(features, self.kernel)) + self.bias
+
+
+class DenseGraphLSTMCell(keras.layers.Layer):
+    """The q3_5 contract written with a dense A_hat, independently of the kit's edge lists."""
+
+    def __init__(self, units, a_hat, propagate=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.a_hat, self.propagate = units, np.asarray(a_hat), propagate
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units),
+                                                name="recurrent_kernel")
+        self.bias = self.add_weight(shape=(4 * self.units,), name="bias")
+
+    def call(self, x_t, states):
+        h, c = states
+        a_hat = ops.cast(self.a_hat if self.propagate else np.eye(len(self.a_hat)), x_t.dtype)
+        gates = (ops.einsum("ij,bjf,fk->bik", a_hat, x_t, self.kernel)
+                 + ops.einsum("ij,bju,uk->bik", a_hat, h, self.recurrent_kernel) + self.bias)
+        i, f, g, o = ops.split(gates, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, [h, c]
+
+
+def test_graph_lstm_check_passes_a_dense_cell_and_stops_a_per_node_lstm(capsys):
+    assert check_graph_lstm_cell(DenseGraphLSTMCell)
+    with pytest.raises(CheckFailed):
+        check_graph_lstm_cell(lambda units, a_hat: DenseGraphLSTMCell(units, a_hat, False))
+    assert "h_t at every step: relative error" in capsys.readouterr().out
 
 
 def greedy(model, first_token, length):

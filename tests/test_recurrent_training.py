@@ -229,7 +229,28 @@ def test_classifier_saves_and_reloads(cell, kwargs, tmp_path):
     assert reloaded.bidirectional == model.bidirectional
 
 
+def test_scalar_encoding_feeds_each_code_as_one_number():
+    x = np.array([[3, 0, 7]], dtype="int32")
+    model = SequenceClassifier(make_cell("rnn", 4), 10, encoding="scalar")
+    np.testing.assert_array_equal(ops.convert_to_numpy(model.encode(x)), [[[3.0], [0.0], [7.0]]])
+    assert ops.convert_to_numpy(model(x)).shape == (1, 10)
+    assert model.cell.W_hx.shape == (1, 4)  # input dimension 1, as in the 2019 assignment
+    one_hot = SequenceClassifier(make_cell("rnn", 4), 10, vocab_size=10)
+    assert one_hot.encoding == "one_hot" and ops.convert_to_numpy(one_hot.encode(x)).shape == (
+        1, 3, 10)
+    embedded = SequenceClassifier(make_cell("rnn", 4), 10, vocab_size=10, embedding_dim=5)
+    assert embedded.encoding == "embedding"
+    assert SequenceClassifier.from_config(model.get_config()).encoding == "scalar"
+
+
 def test_classifier_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown encoding 'binary'"):
+        SequenceClassifier(make_cell("rnn", 4), 2, encoding="binary")
+    with pytest.raises(ValueError, match="does not fit encoding='scalar'"):
+        SequenceClassifier(make_cell("rnn", 4), 2, vocab_size=3, embedding_dim=3,
+                           encoding="scalar")
+    with pytest.raises(ValueError, match="does not fit encoding='embedding'"):
+        SequenceClassifier(make_cell("rnn", 4), 2, vocab_size=3, encoding="embedding")
     with pytest.raises(ValueError, match="need vocab_size"):
         SequenceClassifier(make_cell("rnn", 4), 2)(np.zeros((2, 5), "int32"))
     with pytest.raises(ValueError, match="embedding_dim needs vocab_size"):
@@ -263,8 +284,11 @@ def test_run_experiments_gives_one_reproducible_row_per_run():
 
     settings = {"steps": 3, "batch_size": 16, "show_progress": False, "eval_samples": 50}
     settings["jit_compile"] = False  # compiling costs more than three steps
-    rows = run_experiments(build, ["rnn"], "digit_palindrome", [3], [0, 1], **settings)
+    saved = []
+    rows = run_experiments(build, ["rnn"], "digit_palindrome", [3], [0, 1],
+                           on_run=lambda table: saved.append(len(table)), **settings)
     assert [(r["model"], r["length"], r["seed"]) for r in rows] == [("rnn", 3, 0), ("rnn", 3, 1)]
+    assert saved == [1, 2]  # the table is handed over after every run
     assert all(len(r["loss"]) == r["steps_run"] == 3 for r in rows)
     assert all(r["steps_to_convergence"] is None for r in rows)
     again = run_experiments(build, ["rnn"], "digit_palindrome", [3], [1], **settings)
@@ -335,3 +359,29 @@ def test_palindrome_command_writes_tables_and_figures(tmp_path):
     assert [(r["model"], r["length"], r["seed"]) for r in rows] == [("peephole_lstm", "2", "0")]
     for name in ["accuracy_vs_length.png", "learning_curves.png", "gradient_norms.png"]:
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_palindrome_presets_choose_the_input_encoding(monkeypatch, tmp_path):
+    from course_kit.experiments import palindrome
+
+    built = []
+    real_builder = palindrome.model_builder
+
+    def recording_builder(args):
+        build = real_builder(args)
+
+        def wrapped(name, task):
+            built.append(build(name, task))
+            return built[-1]
+
+        return wrapped
+
+    monkeypatch.setattr(palindrome, "model_builder", recording_builder)
+    common = ["--models", "rnn", "--lengths", "3", "--seeds", "0", "--steps", "1", "--units",
+              "4", "--batch-size", "4", "--eval-samples", "4", "--gradient-length", "0",
+              "--no-progress", "--out", str(tmp_path)]
+    experiments_main(["palindrome", "--preset", "2019", *common])
+    experiments_main(["palindrome", "--preset", "2019", "--encoding", "one_hot", *common])
+    experiments_main(["palindrome", "--preset", "2019", "--embedding-dim", "6", *common])
+    assert [model.encoding for model in built] == ["scalar", "one_hot", "embedding"]
+    assert built[2].embedding_dim == 6

@@ -27,12 +27,14 @@ __all__ = [
     "check_accuracy",
     "check_bptt",
     "check_cell",
+    "compare_cells",
     "check_environment",
     "check_gradient_norms",
     "check_optimizer",
     "check_parameter_count",
     "fast_mode",
     "rel_error",
+    "GraphLSTMReference",
     "ToyCharModel",
     "check_a_plus_i",
     "check_beam_search",
@@ -40,6 +42,7 @@ __all__ = [
     "check_gat_layer",
     "check_gcn_layer",
     "check_gcn_normalize",
+    "check_graph_lstm_cell",
     "check_greedy",
     "check_temperature",
     "check_text_model",
@@ -155,9 +158,13 @@ def _reference_cell(name, units):
 
 
 def _run_cell(cell, x, units, num_states):
-    """``h_t`` for every step of ``x`` ``(batch, T, d)``, from zero states: ``(batch, T, units)``."""
-    batch, steps, _ = x.shape
-    states = [ops.zeros((batch, units)) for _ in range(num_states)]
+    """``h_t`` for every step of ``x``, from zero states.
+
+    ``x`` is ``(batch, T, d)`` for a sequence cell, giving ``(batch, T, units)``, or node
+    signals ``(batch, T, N, d)`` for a graph-recurrent cell, giving ``(batch, T, N, units)``.
+    """
+    batch, steps = x.shape[:2]
+    states = [ops.zeros((batch, *x.shape[2:-1], units)) for _ in range(num_states)]
     outputs = []
     for t in range(steps):
         h, states = cell(x[:, t], states)
@@ -180,19 +187,30 @@ def check_cell(student_class, reference, units=4, input_dim=3, batch=2, steps=5,
             whose ``call(x_t, states)`` returns ``(h_t, new_states)``.
         reference: ``"rnn"``, ``"lstm"``, ``"peephole_lstm"`` or ``"gru"``.
     """
+    rng = np.random.default_rng(seed)
+    return compare_cells(
+        f"{student_class.__name__} matches the reference {reference} cell",
+        lambda: student_class(units),
+        _reference_cell(reference, units),
+        rng.normal(size=(batch, steps, input_dim)),
+        units,
+        rng,
+    )
+
+
+def compare_cells(title, make_student, expected_cell, x, units, rng):
+    """Run the student's cell and ``expected_cell`` over ``x`` with the same random weights
+    and compare weight names and shapes, ``h_t`` at every step and the weight gradients."""
     from course_kit.autodiff import variables_value_and_grad
 
-    title = f"{student_class.__name__} matches the reference {reference} cell"
-    rng = np.random.default_rng(seed)
-    x = ops.convert_to_tensor(rng.normal(size=(batch, steps, input_dim)).astype("float32"))
-    readout = ops.convert_to_tensor(rng.normal(size=(batch, steps, units)).astype("float32"))
-    expected_cell = _reference_cell(reference, units)
+    x = ops.convert_to_tensor(np.asarray(x, dtype="float32"))
+    readout = ops.convert_to_tensor(rng.normal(size=(*x.shape[:-1], units)).astype("float32"))
     num_states = expected_cell.num_states
     _run_cell(expected_cell, x[:, :1], units, num_states)
     names = [v.name for v in expected_cell.weights]
 
     with _student_code(title):
-        student = student_class(units)
+        student = make_student()
         _run_cell(student, x[:, :1], units, num_states)
     ok = True
     for variable in expected_cell.weights:
@@ -408,6 +426,7 @@ def check_accuracy(accuracy, threshold, what="held-out accuracy"):
 
 # Imported last: the Part 2 and 3 checks use the machinery defined above.
 from course_kit.checks.text_and_graphs import (  # noqa: E402
+    GraphLSTMReference,
     ToyCharModel,
     check_a_plus_i,
     check_beam_search,
@@ -415,6 +434,7 @@ from course_kit.checks.text_and_graphs import (  # noqa: E402
     check_gat_layer,
     check_gcn_layer,
     check_gcn_normalize,
+    check_graph_lstm_cell,
     check_greedy,
     check_temperature,
     check_text_model,

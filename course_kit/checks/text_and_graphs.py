@@ -11,6 +11,7 @@ character model small enough to search exhaustively. Each check ends with ``PASS
 import functools
 import itertools
 
+import keras
 import networkx as nx
 import numpy as np
 from keras import ops
@@ -19,6 +20,7 @@ from course_kit.autodiff import variables_value_and_grad
 from course_kit.checks import CheckFailed, _compare, _student_code, _verdict
 
 __all__ = [
+    "GraphLSTMReference",
     "ToyCharModel",
     "check_a_plus_i",
     "check_beam_search",
@@ -26,6 +28,7 @@ __all__ = [
     "check_gat_layer",
     "check_gcn_layer",
     "check_gcn_normalize",
+    "check_graph_lstm_cell",
     "check_greedy",
     "check_temperature",
     "check_text_model",
@@ -186,6 +189,71 @@ def check_a_plus_i(student_a_plus_i, student_updates):
               + ("" if same else "  <-- count the powers of A+I until entry (E, C) is nonzero"))
         ok &= same
     return _verdict("A+I and propagation steps", ok, "see the lines marked with <-- above")
+
+
+# ---------------------------------------------------------------- graph meets sequence
+
+
+class GraphLSTMReference(keras.layers.Layer):
+    """The kit's ``GraphConvLSTMCell`` behind the contract of question q3_5.
+
+    Built from the raw adjacency ``(N, N)`` (the kit normalises it), it reads node signals
+    ``x_t`` ``(batch, N, F)`` and states ``[h, c]`` of shape ``(batch, N, units)`` and returns
+    ``(h_t, [h_t, c_t])``, the shapes a student's cell works in; the kit's cell itself works on
+    signals flattened node-major, as ``keras.layers.RNN`` needs. Its weights ``kernel``,
+    ``recurrent_kernel`` and ``bias`` are the kit cell's.
+    """
+
+    num_states = 2
+
+    def __init__(self, units, adjacency, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.adjacency = np.asarray(adjacency)
+        self.num_nodes = self.adjacency.shape[0]
+
+    def build(self, input_shape):
+        from course_kit.layers import GraphConvLSTMCell
+
+        features = input_shape[-1]
+        self.cell = GraphConvLSTMCell(
+            self.units, self.adjacency, self.num_nodes, input_features=features
+        )
+        self.cell.build((None, self.num_nodes * features))
+        self.kernel, self.recurrent_kernel, self.bias = (
+            self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias
+        )
+
+    def call(self, x_t, states):
+        def flat(value):
+            return ops.reshape(value, (ops.shape(value)[0], -1))
+
+        h, new_states = self.cell(flat(x_t), [flat(state) for state in states])
+        shape = (-1, self.num_nodes, self.units)
+        return ops.reshape(h, shape), [ops.reshape(state, shape) for state in new_states]
+
+
+def check_graph_lstm_cell(student_class, units=3, num_features=2, batch=2, steps=4, seed=0):
+    """Compare ``student_class(units, a_hat)`` with the kit's graph-convolutional LSTM cell on
+    a small random graph: weight names and shapes, ``h_t`` at every step, weight gradients.
+
+    ``a_hat`` is the dense normalised adjacency ``D~^-1/2 (A + I) D~^-1/2``; the cell reads
+    ``x_t`` ``(batch, N, F)`` and states ``[h, c]`` ``(batch, N, units)``.
+    """
+    from course_kit.checks import compare_cells
+    from course_kit.layers import gcn_normalize
+
+    _, adjacency, _ = _small_graph(seed)
+    rng = np.random.default_rng(seed)
+    a_hat = gcn_normalize(adjacency)
+    return compare_cells(
+        f"{student_class.__name__} matches the kit's graph-convolutional LSTM cell",
+        lambda: student_class(units, a_hat),
+        GraphLSTMReference(units, adjacency),
+        rng.normal(size=(batch, steps, adjacency.shape[0], num_features)),
+        units,
+        rng,
+    )
 
 
 # ---------------------------------------------------------------- text generation

@@ -1,10 +1,11 @@
 """``python -m course_kit.experiments palindrome``: accuracy against palindrome length and
 steps to convergence for the Part 1 models, with the 2019 or 2020 reference settings.
 
-Writes into ``--out``: ``runs.csv`` (one row per model, T and seed), ``accuracy.csv`` and
-``convergence.csv`` (mean and std over seeds), ``accuracy_vs_length.png``,
-``learning_curves.png`` and, unless ``--gradient-length 0``, ``gradient_norms.csv/.png`` (the
-norm of dL/dh_t of the untrained models at that length).
+Writes into ``--out``: ``runs.csv`` (one row per model, T and seed, saved after every run, so
+an interrupted experiment keeps its finished runs), ``accuracy.csv`` and ``convergence.csv``
+(mean and std over seeds), ``accuracy_vs_length.png``, ``learning_curves.png`` and, unless
+``--gradient-length 0``, ``gradient_norms.csv/.png`` (the norm of dL/dh_t of the untrained
+models at that length).
 """
 
 import argparse
@@ -16,7 +17,7 @@ import keras
 import matplotlib
 
 from course_kit.data import make_task
-from course_kit.models import SequenceClassifier, make_cell
+from course_kit.models import ENCODINGS, SequenceClassifier, make_cell
 from course_kit.plots import plot_accuracy_vs_length, plot_gradient_norms, plot_learning_curves
 from course_kit.training import gradient_norms_over_time, run_experiments, summarize, write_csv
 
@@ -34,6 +35,8 @@ PRESETS = {
         "steps": 10000,
         "clip_norm": 10.0,
         "init": "glorot_uniform",
+        # The 2019 script fed each digit as one number (input dimension 1).
+        "encoding": "scalar",
         "embedding_dim": None,
         "stop_loss": None,
         "stop_accuracy": None,
@@ -50,6 +53,7 @@ PRESETS = {
         "steps": 3000,
         "clip_norm": 10.0,
         "init": "he_normal",
+        "encoding": "embedding",
         "embedding_dim": "2T",
         "stop_loss": 0.005,
         "stop_accuracy": None,
@@ -78,6 +82,7 @@ def model_builder(args):
             vocab_size=task.vocab_size,
             embedding_dim=embedding_size(args.embedding_dim, task.length),
             bidirectional=name == "bilstm",
+            encoding=args.encoding,
         )
 
     return build
@@ -111,6 +116,7 @@ def run(args):
 
     os.makedirs(args.out, exist_ok=True)
     build = model_builder(args)
+    runs_path = os.path.join(args.out, "runs.csv")
     rows = run_experiments(
         build,
         args.models,
@@ -126,8 +132,8 @@ def run(args):
         stop_loss=args.stop_loss,
         stop_accuracy=args.stop_accuracy,
         eval_samples=args.eval_samples,
+        on_run=lambda rows: write_csv(rows, runs_path),
     )
-    write_csv(rows, os.path.join(args.out, "runs.csv"))
     accuracy = summarize(rows, "held_out_accuracy")
     convergence = summarize(rows, "steps_to_convergence")
     write_summary(accuracy, os.path.join(args.out, "accuracy.csv"))
@@ -191,7 +197,13 @@ def register(subparsers):
     parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip")
     parser.add_argument("--init", help="kernel initializer, e.g. glorot_uniform or he_normal")
     parser.add_argument(
-        "--embedding-dim", help="an int, '2T' (twice the length) or 'none' (one-hot)"
+        "--encoding",
+        choices=list(ENCODINGS),
+        help="how symbols reach the cell: one_hot, a learned embedding, or scalar (the code as "
+        "one number)",
+    )
+    parser.add_argument(
+        "--embedding-dim", help="an int or '2T' (twice the length); implies --encoding embedding"
     )
     parser.add_argument(
         "--stop-loss", type=float, help="stop a run once a batch loss is below this"
@@ -209,6 +221,10 @@ def register(subparsers):
 
 
 def _with_preset(args):
+    if args.embedding_dim is not None and args.encoding is None:
+        args.encoding = "embedding"
+    if args.encoding is not None and args.encoding != "embedding":
+        args.embedding_dim = "none"
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)

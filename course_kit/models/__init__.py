@@ -1,5 +1,6 @@
 """Small models built from the kit's layers."""
 
+from course_kit.models.sequence import ENCODINGS
 from course_kit.models.sequence import SequenceClassifier
 from course_kit.models.sequence import make_cell
 from course_kit.models.text import TextGenerationModel

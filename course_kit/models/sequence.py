@@ -1,12 +1,12 @@
-"""A sequence classifier: symbols -> (embedding or one-hot) -> recurrent cell -> last state ->
-dense logits, the model of every Part 1 experiment."""
+"""A sequence classifier: symbols -> (one-hot, embedding or scalar) -> recurrent cell -> last
+state -> dense logits, the model of every Part 1 experiment."""
 
 import keras
 from keras import ops
 
 from course_kit.layers import GRUCell, LSTMCell, PeepholeLSTMCell, VanillaRNNCell
 
-__all__ = ["CELLS", "SequenceClassifier", "make_cell"]
+__all__ = ["CELLS", "ENCODINGS", "SequenceClassifier", "make_cell"]
 
 #: Cell classes by the short names the experiments use.
 CELLS = {
@@ -15,6 +15,10 @@ CELLS = {
     "peephole_lstm": PeepholeLSTMCell,
     "gru": GRUCell,
 }
+
+#: How integer symbol codes become the vectors a cell reads: a one-hot vector, a learned
+#: embedding, or the code itself as a single float feature (the 2019 assignment's input).
+ENCODINGS = ("one_hot", "embedding", "scalar")
 
 
 def make_cell(name, units, **kwargs):
@@ -36,26 +40,49 @@ class SequenceClassifier(keras.Model):
     its ``kernel`` is ``W_ph`` stored input-major, ``(units, num_classes)``, its ``bias`` is
     ``b_p``.
 
-    Inputs are either integer symbol codes ``(batch, T)``, which need ``vocab_size`` and are
-    embedded (``embedding_dim`` given) or one-hot encoded (``embedding_dim=None``), or float
-    vectors ``(batch, T, features)`` used as they are.
+    Inputs are either integer symbol codes ``(batch, T)``, encoded as ``encoding`` says, or
+    float vectors ``(batch, T, features)`` used as they are. Encodings of the codes:
+
+    - ``"one_hot"``: ``(batch, T, vocab_size)`` one-hot vectors (needs ``vocab_size``);
+    - ``"embedding"``: a learned ``keras.layers.Embedding`` of size ``embedding_dim``;
+    - ``"scalar"``: the code itself as one float feature, ``(batch, T, 1)``. The 2019
+      assignment fed the digits this way (input dimension 1), which makes long palindromes much
+      harder for the vanilla RNN than one-hot inputs do.
 
     Args:
         cell: a recurrent cell layer (for instance ``make_cell("lstm", 128)``).
         num_classes: number of classes (size of the logits).
         vocab_size: number of input symbols, for integer inputs.
-        embedding_dim: size of a learned embedding of the symbols; ``None`` for one-hot.
+        embedding_dim: size of a learned embedding of the symbols (``encoding="embedding"``).
         bidirectional: run a forward and a backward copy of the cell and classify from the
             concatenation ``[h_fwd(T); h_bwd(0)]`` (the 2020 bidirectional LSTM).
+        encoding: one of ``ENCODINGS``; by default ``"embedding"`` when ``embedding_dim`` is
+            given, else ``"one_hot"``.
     """
 
     def __init__(
-        self, cell, num_classes, vocab_size=None, embedding_dim=None, bidirectional=False, **kwargs
+        self,
+        cell,
+        num_classes,
+        vocab_size=None,
+        embedding_dim=None,
+        bidirectional=False,
+        encoding=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         for name, value in (("num_classes", num_classes), ("vocab_size", vocab_size)):
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+        if encoding is None:
+            encoding = "one_hot" if embedding_dim is None else "embedding"
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
+        if (encoding == "embedding") != (embedding_dim is not None):
+            raise ValueError(
+                f"embedding_dim={embedding_dim!r} does not fit encoding={encoding!r}: give "
+                "embedding_dim exactly when the encoding is 'embedding'"
+            )
         if embedding_dim is not None and vocab_size is None:
             raise ValueError("embedding_dim needs vocab_size (the number of input symbols)")
         self.cell = cell
@@ -63,6 +90,7 @@ class SequenceClassifier(keras.Model):
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.bidirectional = bidirectional
+        self.encoding = encoding
         self.embedding = (
             keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
             if embedding_dim is not None
@@ -79,9 +107,10 @@ class SequenceClassifier(keras.Model):
 
     def build(self, input_shape):
         if len(input_shape) == 2:  # integer symbol codes
-            if self.vocab_size is None:
+            features = {"one_hot": self.vocab_size, "embedding": self.embedding_dim, "scalar": 1}
+            features = features[self.encoding]
+            if features is None:
                 raise ValueError(self._needs_vocab_size)
-            features = self.embedding_dim if self.embedding is not None else self.vocab_size
             if self.embedding is not None:
                 self.embedding.build(input_shape)
         elif len(input_shape) == 3:
@@ -98,6 +127,8 @@ class SequenceClassifier(keras.Model):
     def encode(self, inputs):
         """The float vectors ``(batch, T, features)`` that the cell reads at each step."""
         if "int" in keras.backend.standardize_dtype(inputs.dtype):
+            if self.encoding == "scalar":
+                return ops.expand_dims(ops.cast(inputs, self.compute_dtype), -1)
             if self.vocab_size is None:
                 raise ValueError(self._needs_vocab_size)
             if self.embedding is not None:
@@ -125,6 +156,7 @@ class SequenceClassifier(keras.Model):
                 "vocab_size": self.vocab_size,
                 "embedding_dim": self.embedding_dim,
                 "bidirectional": self.bidirectional,
+                "encoding": self.encoding,
             }
         )
         return config

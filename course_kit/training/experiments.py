@@ -3,6 +3,7 @@ fresh held-out samples, and collect a tidy table (questions q1_3, q1_6, q1_8, q1
 
 import csv
 import math
+import os
 from dataclasses import dataclass, field
 
 import keras
@@ -107,6 +108,7 @@ def run_experiments(
     batch_size=128,
     one_hot=False,
     show_progress=True,
+    on_run=None,
     **training,
 ):
     """Train every model at every length with every seed; return a tidy table.
@@ -121,6 +123,8 @@ def run_experiments(
         steps: maximum training steps of each run.
         batch_size, one_hot: passed to ``make_task``.
         show_progress: show a progress bar over all steps of all runs.
+        on_run: called with the table so far after every run, so that a long experiment can
+            save what it has (an interrupted experiment keeps its finished runs).
         **training: passed to ``train_classifier`` (optimizer, learning_rate, clip_norm,
             stop_loss, stop_accuracy, eval_samples, jit_compile).
 
@@ -155,6 +159,8 @@ def run_experiments(
                     "accuracy": result.accuracy,
                 }
             )
+            if on_run is not None:
+                on_run(rows)
     return rows
 
 
@@ -183,9 +189,12 @@ def summarize(rows, value, by=("model", "length")):
 
 
 def write_csv(rows, path):
-    """Write the scalar columns of ``rows`` (curves left out) to a CSV file."""
+    """Write the scalar columns of ``rows`` (curves left out) to a CSV file, atomically: the
+    file is complete or absent, never half written."""
     columns = [k for k, v in rows[0].items() if not isinstance(v, list)]
-    with open(path, "w", newline="") as handle:
+    partial = f"{path}.partial"
+    with open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(partial, path)

@@ -94,6 +94,53 @@ def train_palindrome(input_length, steps, seed):
     return model
 '''
 
+BINARY_PALINDROME = '''
+import keras
+from course_kit.data import make_task
+
+
+def train_binary_palindrome(length, steps, seed):
+    keras.utils.set_random_seed(seed)
+    task = make_task("binary_palindrome", length, batch_size=128, seed=seed, steps=steps)
+    model = keras.Sequential([
+        keras.Input((task.input_length,), dtype="int32"),
+        keras.layers.Embedding(task.vocab_size, 2 * length),
+        keras.layers.LSTM(128),
+        keras.layers.Dense(2),
+    ])
+    model.compile(keras.optimizers.Adam(2e-3, clipnorm=10.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(task, epochs=1, verbose=0)
+    return model
+'''
+
+GRAPH_LSTM = '''
+import keras
+from keras import ops
+
+
+class GraphConvLSTMCell(keras.layers.Layer):
+    def __init__(self, units, a_hat):
+        super().__init__()
+        self.units, self.a_hat = units, a_hat
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units),
+                                                name="recurrent_kernel")
+        self.bias = self.add_weight(shape=(4 * self.units,), name="bias")
+
+    def call(self, x, states):
+        h, c = states
+        a_hat = ops.cast(self.a_hat, x.dtype)
+        z = (ops.einsum("ij,bjf,fk->bik", a_hat, x, self.kernel)
+             + ops.einsum("ij,bju,uk->bik", a_hat, h, self.recurrent_kernel) + self.bias)
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, [h, c]
+'''
+
 OPTIMIZERS = '''
 import numpy as np
 
@@ -416,10 +463,11 @@ ANSWERS = {
 
 REFERENCE_CELLS = {
     1: {"q1_1": BPTT, "q1_2": RNN_CELL, "q1_3": PALINDROME, "q1_4": OPTIMIZERS, "q1_5": COUNT,
-        "q1_6": LSTM_CELL, "q1_7": GRADIENT_NORMS, "q1_9": PEEPHOLE_GRU},
+        "q1_6": LSTM_CELL, "q1_7": GRADIENT_NORMS, "q1_8": BINARY_PALINDROME,
+        "q1_9": PEEPHOLE_GRU},
     2: {"q2_1": TEXT_MODEL, "q2_2": GREEDY, "q2_3": TEMPERATURE, "q2_4": COMPLETION,
         "q2_5": BEAM},
-    3: {"q3_1": GCN, "q3_2": EXAMPLE_GRAPHS, "q3_3": GAT},
+    3: {"q3_1": GCN, "q3_2": EXAMPLE_GRAPHS, "q3_3": GAT, "q3_5": GRAPH_LSTM},
 }
 
 # ----------------------------------------------------------------- broken and cheating cells
@@ -558,7 +606,8 @@ def outputs():
     reference_folder(SAMPLES / "forgot_the_tanh",
                      replace={"q1_6": LSTM_CELL.replace("h = ops.tanh(c) * o", "h = c * o")})
     reference_folder(SAMPLES / "only_part_one",
-                     drop=("q2_1", "q2_2", "q2_3", "q2_4", "q2_5", "q3_1", "q3_2", "q3_3"))
+                     drop=("q2_1", "q2_2", "q2_3", "q2_4", "q2_5", "q3_1", "q3_2", "q3_3",
+                           "q3_5"))
     reference_folder(SAMPLES / "borrowed_the_kit",
                      replace={"q1_2": "from course_kit.layers import VanillaRNNCell\n"})
     texts = {path: notebook_text(nb) for path, nb in files.items()}
