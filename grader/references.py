@@ -164,18 +164,12 @@ def _graph_inputs(rng, weights):
 
 
 def _reference_gat(inputs):
-    """The kit's one-head GATConv with these weights; attention scattered into (N, N).
-
-    On the torch backend the kit's GATConv does not run in float64 (a float32/float64 mix in
-    its attention scores), so there the reference is computed in float32.
-    """
-    import keras
+    """The kit's one-head GATConv with these weights; attention scattered into (N, N)."""
     from keras import ops
 
     from course_kit.layers import GATConv, add_self_loops, graph_inputs
 
-    dtype = "float32" if keras.backend.backend() == "torch" else "float64"
-    layer = GATConv(3, attn_heads=1, dropout_rate=0.0, return_attn_coef=True, dtype=dtype)
+    layer = GATConv(3, attn_heads=1, dropout_rate=0.0, return_attn_coef=True)
     features, adjacency = inputs["features"], inputs["adjacency"]
     layer([features, adjacency])
     layer.kernel.assign(inputs["w_kernel"][:, None, :])

@@ -110,6 +110,24 @@ def test_gat_matches_dense_formula(graph, heads, concat):
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("layer_class", [GCNConv, GATConv])
+def test_layers_run_in_float64(graph, layer_class):
+    # Keras computes float64 matrix products in float32 on PyTorch, and JAX without x64 has no
+    # float64 at all; the layers must still run, without a float32/float64 mix, and return
+    # the backend's float64.
+    features, adjacency = graph
+    layer = layer_class(CHANNELS, dtype="float64")
+    output = layer([features.astype(np.float64), adjacency])
+    backend_float64 = ops.convert_to_tensor(np.zeros(1, np.float64)).dtype
+    assert keras.backend.standardize_dtype(output.dtype) == keras.backend.standardize_dtype(
+        backend_float64)
+    if layer_class is GCNConv:
+        expected = gcn_layer(features.astype(np.float64), adjacency, *weights(layer))
+    else:
+        expected = gat_layer(features.astype(np.float64), adjacency, *weights(layer))
+    np.testing.assert_allclose(numpy(output), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_gat_directed_graph_without_self_loops(rng):
     adjacency = random_graph(rng, NUM_NODES, symmetric=False)
     features = rng.normal(size=(NUM_NODES, NUM_FEATURES)).astype(np.float32)

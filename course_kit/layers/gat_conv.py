@@ -111,7 +111,9 @@ class GATConv(GraphLayer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.attn_kernel_constraint = keras.constraints.get(attn_kernel_constraint)
         self.seed = seed
-        self.attention_dropout = keras.layers.Dropout(dropout_rate, seed=seed)
+        self.attention_dropout = keras.layers.Dropout(
+            dropout_rate, seed=seed, dtype=self.dtype_policy
+        )
         self.output_dim = self.channels * self.attn_heads if concat_heads else self.channels
 
     def build(self, input_shape):
@@ -164,8 +166,11 @@ class GATConv(GraphLayer):
         sources, targets = edge_index[0], edge_index[1]
 
         flat_kernel = ops.reshape(self.kernel, (-1, self.attn_heads * self.channels))
+        # Keras' type promotion on JAX and PyTorch turns float64 products into float32; cast
+        # back, so a float64 layer does not mix dtypes further on.
         transformed = ops.reshape(
-            ops.matmul(features, flat_kernel), (-1, self.attn_heads, self.channels)
+            ops.cast(ops.matmul(features, flat_kernel), self.compute_dtype),
+            (-1, self.attn_heads, self.channels),
         )  # z = h W for every head: (N, heads, channels)
         score_self = ops.einsum("nhc,ch->nh", transformed, self.attn_kernel_self[..., 0])
         score_neighs = ops.einsum("nhc,ch->nh", transformed, self.attn_kernel_neighs[..., 0])
