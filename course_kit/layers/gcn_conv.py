@@ -3,7 +3,13 @@
 import keras
 from keras import ops
 
-from course_kit.layers.graph_ops import GraphLayer, gcn_normalize, node_count, split_graph_inputs
+from course_kit.layers.graph_ops import (
+    GraphLayer,
+    gcn_normalize,
+    node_count,
+    normalize_edges,
+    split_graph_inputs,
+)
 from course_kit.layers.graph_ops import add_self_loops as append_self_loops
 
 __all__ = ["GCNConv", "gcn_normalize"]
@@ -105,13 +111,13 @@ class GCNConv(GraphLayer):
     def call(self, inputs):
         features, edge_index, edge_weight = split_graph_inputs(inputs, self.name)
         num_nodes = node_count(features)
-        if self.add_self_loops:
+        if self.normalize:
+            edge_index, edge_weight = normalize_edges(
+                edge_index, edge_weight, num_nodes, self.add_self_loops
+            )
+        elif self.add_self_loops:
             edge_index, edge_weight = append_self_loops(edge_index, edge_weight, num_nodes)
         sources, targets = edge_index[0], edge_index[1]
-        if self.normalize:
-            degree = ops.segment_sum(edge_weight, targets, num_nodes)
-            scale = ops.where(degree > 0, ops.rsqrt(ops.where(degree > 0, degree, 1.0)), 0.0)
-            edge_weight = ops.take(scale, targets) * edge_weight * ops.take(scale, sources)
 
         transformed = ops.matmul(features, self.kernel)  # H W: (N, channels)
         messages = ops.take(transformed, sources, axis=0) * edge_weight[:, None]

@@ -33,6 +33,7 @@ __all__ = [
     "gcn_normalize",
     "graph_inputs",
     "node_count",
+    "normalize_edges",
     "segment_softmax",
     "split_graph_inputs",
 ]
@@ -196,6 +197,24 @@ def add_self_loops(edge_index, edge_weight, num_nodes):
     edge_index = ops.concatenate([edge_index, ops.stack([loops, loops])], axis=1)
     edge_weight = ops.concatenate([edge_weight, ops.ones((num_nodes,), edge_weight.dtype)])
     return edge_index, edge_weight
+
+
+def normalize_edges(edge_index, edge_weight, num_nodes, self_loops=True):
+    """``D~^-1/2 (A + I) D~^-1/2`` as an edge list, inside a model (``keras.ops``).
+
+    The tensor counterpart of :func:`gcn_normalize`: appends the self-loops (when
+    ``self_loops``) and scales each weight ``w_ij`` to ``w_ij / sqrt(D~_ii D~_jj)``, with
+    ``D~`` the weighted in-degree. Nodes of degree 0 get scale 0.
+
+    Returns:
+        ``(edge_index, edge_weight)``.
+    """
+    if self_loops:
+        edge_index, edge_weight = add_self_loops(edge_index, edge_weight, num_nodes)
+    sources, targets = edge_index[0], edge_index[1]
+    degree = ops.segment_sum(edge_weight, targets, num_nodes)
+    scale = ops.where(degree > 0, ops.rsqrt(ops.where(degree > 0, degree, 1.0)), 0.0)
+    return edge_index, ops.take(scale, targets) * edge_weight * ops.take(scale, sources)
 
 
 def segment_softmax(logits, segment_ids, num_segments, mask=None):

@@ -16,6 +16,7 @@ from keras import ops
 
 from course_kit.layers.gat_conv import GATConv
 from course_kit.layers.gcn_conv import GCNConv
+from course_kit.layers.graph_ops import node_count, normalize_edges
 
 __all__ = ["GATNodeClassifier", "GCNNodeClassifier"]
 
@@ -58,9 +59,13 @@ class GCNNodeClassifier(keras.Model):
         self.dropout_rate = dropout_rate
         self.l2 = l2
         self.input_dropout = keras.layers.Dropout(dropout_rate)
-        self.hidden_conv = GCNConv(hidden, activation="relu", kernel_regularizer=_weight_decay(l2))
+        # The graph is normalised once per call, for both layers.
+        prenormalized = {"add_self_loops": False, "normalize": False}
+        self.hidden_conv = GCNConv(
+            hidden, activation="relu", kernel_regularizer=_weight_decay(l2), **prenormalized
+        )
         self.hidden_dropout = keras.layers.Dropout(dropout_rate)
-        self.output_conv = GCNConv(num_classes)
+        self.output_conv = GCNConv(num_classes, **prenormalized)
 
     def build(self, input_shape):
         # Built from shapes, so no backend has to trace call() on placeholder edge indices.
@@ -68,7 +73,8 @@ class GCNNodeClassifier(keras.Model):
         self.output_conv.build(_layer_shapes(input_shape, self.hidden))
 
     def call(self, inputs, training=None):
-        features, graph = _unbatch(inputs)
+        features, (edge_index, edge_weight) = _unbatch(inputs)
+        graph = normalize_edges(edge_index, edge_weight, node_count(features))
         hidden = self.hidden_conv([self.input_dropout(features, training=training), graph])
         logits = self.output_conv([self.hidden_dropout(hidden, training=training), graph])
         return ops.expand_dims(logits, 0)
