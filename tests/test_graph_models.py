@@ -88,6 +88,24 @@ def test_node_classifier_learns_from_the_graph_and_reloads(tmp_path, model_class
     )
 
 
+def test_gat_stopping_rule_keeps_an_epoch_where_loss_and_accuracy_were_both_best():
+    features, adjacency, labels, (train, val, test), classes = community_graph()
+    inputs = graph_batch(features, adjacency)
+    keras.utils.set_random_seed(0)
+    result = train_node_classifier(GCNNodeClassifier(classes), inputs, labels, train, val, test,
+                                   epochs=40, patience=5, stop_on="val_loss_or_accuracy")
+    loss, accuracy = result.history["val_loss"], result.history["val_accuracy"]
+    best = result.best_epoch - 1
+    assert loss[best] == min(loss[: best + 1]) and accuracy[best] == max(accuracy[: best + 1])
+    # Patience restarts on a new best loss or a new best accuracy, whichever comes later.
+    improved = [e for e in range(len(loss)) if loss[e] <= min(loss[: e + 1])
+                or accuracy[e] >= max(accuracy[: e + 1])]
+    assert result.epochs_run == 40 or result.epochs_run - 1 - improved[-1] == 5
+    with pytest.raises(ValueError, match="stop_on"):
+        train_node_classifier(GCNNodeClassifier(classes), inputs, labels, train, val, test,
+                              stop_on="val_accuracy")
+
+
 def test_row_normalize_and_graph_batch_shapes():
     features = np.array([[1.0, 3.0], [0.0, 0.0]])
     np.testing.assert_allclose(row_normalize(features), [[0.25, 0.75], [0.0, 0.0]])

@@ -25,12 +25,14 @@ PUBLISHED_SETTINGS = {
         "learning_rate": 0.01,
         "epochs": 200,
         "patience": 10,
+        "stop_on": "val_loss",
     },
     "gat": {
         "model": {"hidden": 8, "heads": 8, "output_heads": 1, "dropout_rate": 0.6, "l2": 5e-4},
         "learning_rate": 0.005,
         "epochs": 1000,
         "patience": 100,
+        "stop_on": "val_loss_or_accuracy",
     },
 }
 MODELS = {"gcn": GCNNodeClassifier, "gat": GATNodeClassifier}
@@ -57,6 +59,7 @@ def run_citation(model_name, dataset, seed, epochs=None):
         learning_rate=settings["learning_rate"],
         epochs=epochs or settings["epochs"],
         patience=settings["patience"],
+        stop_on=settings["stop_on"],
     )
     row = {"backend": keras.backend.backend(), "model": model_name, "dataset": dataset,
            "seed": seed}
