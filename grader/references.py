@@ -167,7 +167,8 @@ def _reference_gat(inputs):
     """The kit's one-head GATConv with these weights; attention scattered into (N, N)."""
     from keras import ops
 
-    from course_kit.layers import GATConv, add_self_loops, graph_inputs
+    from course_kit.checks import dense_attention
+    from course_kit.layers import GATConv
 
     layer = GATConv(3, attn_heads=1, dropout_rate=0.0, return_attn_coef=True)
     features, adjacency = inputs["features"], inputs["adjacency"]
@@ -177,12 +178,7 @@ def _reference_gat(inputs):
     layer.attn_kernel_neighs.assign(inputs["w_attn_kernel_neighs"][:, None, :])
     layer.bias.assign(inputs["w_bias"])
     output, coefficients = layer([features, adjacency])
-    edge_index, edge_weight = graph_inputs(adjacency)
-    edge_index, _ = add_self_loops(ops.convert_to_tensor(edge_index),
-                                   ops.convert_to_tensor(edge_weight), len(adjacency))
-    sources, targets = ops.convert_to_numpy(edge_index)
-    attention = np.zeros_like(adjacency)
-    attention[targets, sources] = ops.convert_to_numpy(coefficients)[:, 0]
+    attention = dense_attention(adjacency, coefficients)
     shapes = [(4, 3), (3, 1), (3, 1), (3, 0)]
     return {"weight_shapes": np.array(shapes), "outputs": ops.convert_to_numpy(output),
             "attention": attention}

@@ -32,6 +32,7 @@ __all__ = [
     "check_greedy",
     "check_temperature",
     "check_text_model",
+    "dense_attention",
     "greedy_continuation",
 ]
 
@@ -126,6 +127,20 @@ def check_gcn_layer(student_class, channels=3, seed=0):
     return _verdict("GCNConv", ok, "see the lines marked with <-- above")
 
 
+def dense_attention(adjacency, coefficients):
+    """One head's attention as an ``(N, N)`` matrix: ``coefficients`` ``(E', heads)`` of a
+    ``GATConv`` with self-loops on the graph ``adjacency``, scattered to ``[target, source]``."""
+    from course_kit.layers import add_self_loops, graph_inputs
+
+    edge_index, edge_weight = graph_inputs(adjacency)
+    edge_index, _ = add_self_loops(ops.convert_to_tensor(edge_index),
+                                   ops.convert_to_tensor(edge_weight), len(adjacency))
+    sources, targets = ops.convert_to_numpy(edge_index)
+    attention = np.zeros_like(adjacency)
+    attention[targets, sources] = ops.convert_to_numpy(coefficients)[:, 0]
+    return attention
+
+
 @_stub_aware
 def check_gat_layer(student_class, channels=3, seed=0):
     """Compare a student's one-head ``GATConv(channels)`` with the kit's on a dense graph.
@@ -133,7 +148,7 @@ def check_gat_layer(student_class, channels=3, seed=0):
     The student's call returns ``(output, attention)`` with ``attention`` the dense ``(N, N)``
     matrix of coefficients; both are compared.
     """
-    from course_kit.layers import GATConv, add_self_loops, graph_inputs
+    from course_kit.layers import GATConv
 
     features, adjacency, _ = _small_graph(seed)
     x, a = ops.convert_to_tensor(features), ops.convert_to_tensor(adjacency)
@@ -158,12 +173,7 @@ def check_gat_layer(student_class, channels=3, seed=0):
         target.assign(value.reshape(target.shape))
     output, attention = layer([x, a])
     expected_output, coefficients = reference([x, a])
-    edge_index, edge_weight = graph_inputs(adjacency)
-    edge_index, _ = add_self_loops(ops.convert_to_tensor(edge_index),
-                                   ops.convert_to_tensor(edge_weight), len(adjacency))
-    sources, targets = ops.convert_to_numpy(edge_index)
-    expected_attention = np.zeros_like(adjacency)
-    expected_attention[targets, sources] = ops.convert_to_numpy(coefficients)[:, 0]
+    expected_attention = dense_attention(adjacency, coefficients)
     ok = _compare("attention coefficients", attention, expected_attention,
                   "softmax of e_ij over the neighbours j of i and i itself; 0 elsewhere")
     ok &= _compare("outputs", output, expected_output,
