@@ -9,6 +9,7 @@ from keras import ops
 
 from course_kit.autodiff import variables_value_and_grad
 from course_kit.layers import GATConv, GCNConv, add_self_loops, gcn_normalize, graph_inputs
+from course_kit.layers.graph_ops import propagate
 
 NUM_NODES, NUM_FEATURES = 9, 5
 # Few distinct layer sizes: eager JAX compiles every operation once per new shape.
@@ -81,6 +82,30 @@ def test_gcn_without_self_loops_or_normalisation(graph):
         numpy(default([features, adjacency])),
         rtol=1e-5, atol=1e-5,
     )
+
+
+def test_propagate_is_a_sparse_matmul_with_its_gradients(rng):
+    """Unsorted edges with a repeated pair: A @ H and both gradients of sum(G * A @ H)."""
+    num_edges = 30
+    edge_index = rng.integers(NUM_NODES, size=(2, num_edges)).astype(np.int32)
+    edge_index[:, 1] = edge_index[:, 0]
+    values = keras.Variable(rng.normal(size=(NUM_NODES, CHANNELS)).astype(np.float32))
+    edge_weight = keras.Variable(rng.random(num_edges).astype(np.float32))
+    upstream = rng.normal(size=(NUM_NODES, CHANNELS)).astype(np.float32)
+    sources, targets = edge_index
+    adjacency = np.zeros((NUM_NODES, NUM_NODES))
+    np.add.at(adjacency, (targets, sources), numpy(edge_weight))
+
+    def loss():
+        output = propagate(values, ops.convert_to_tensor(edge_index), edge_weight, NUM_NODES)
+        return ops.sum(output * ops.convert_to_tensor(upstream))
+
+    value, (grad_values, grad_weight) = variables_value_and_grad(loss, [values, edge_weight])
+    expected_value = np.sum(upstream * (adjacency @ numpy(values)))
+    np.testing.assert_allclose(float(numpy(value)), expected_value, rtol=1e-5)
+    np.testing.assert_allclose(numpy(grad_values), adjacency.T @ upstream, rtol=1e-5, atol=1e-6)
+    expected_weight_grad = np.sum(upstream[targets] * numpy(values)[sources], axis=1)
+    np.testing.assert_allclose(numpy(grad_weight), expected_weight_grad, rtol=1e-5, atol=1e-6)
 
 
 def test_gcn_normalize_is_the_same_matrix_in_every_form(graph):

@@ -8,6 +8,7 @@ from course_kit.layers.graph_ops import (
     gcn_normalize,
     node_count,
     normalize_edges,
+    propagate,
     split_graph_inputs,
 )
 from course_kit.layers.graph_ops import add_self_loops as append_self_loops
@@ -19,10 +20,10 @@ __all__ = ["GCNConv", "gcn_normalize"]
 class GCNConv(GraphLayer):
     """Graph convolution ``H' = activation(A_hat H W + b)``, ``A_hat = D~^-1/2 (A + I) D~^-1/2``.
 
-    ``D~_ii = sum_j (A + I)_ij``. The layer never forms an N x N matrix: it computes ``H W``,
-    gathers it along the edges, scales each message by its normalised weight
-    ``w_ij / sqrt(D~_ii D~_jj)`` and sums the messages per target node (``keras.ops.take`` and
-    ``keras.ops.segment_sum``), on any Keras backend.
+    ``D~_ii = sum_j (A + I)_ij``. The layer never forms a dense N x N matrix: it computes
+    ``H W``, gathers it along the edges, scales each message by its normalised weight
+    ``w_ij / sqrt(D~_ii D~_jj)`` and sums the messages per target node
+    (``course_kit.layers.graph_ops.propagate``), on any Keras backend.
 
     Call: ``layer([features, graph])``
 
@@ -117,11 +118,8 @@ class GCNConv(GraphLayer):
             )
         elif self.add_self_loops:
             edge_index, edge_weight = append_self_loops(edge_index, edge_weight, num_nodes)
-        sources, targets = edge_index[0], edge_index[1]
-
         transformed = ops.matmul(features, self.kernel)  # H W: (N, channels)
-        messages = ops.take(transformed, sources, axis=0) * edge_weight[:, None]
-        output = ops.segment_sum(messages, targets, num_nodes)  # A_hat H W
+        output = propagate(transformed, edge_index, edge_weight, num_nodes)  # A_hat H W
         if self.use_bias:
             output = output + self.bias
         return self.activation(output)

@@ -34,6 +34,7 @@ __all__ = [
     "graph_inputs",
     "node_count",
     "normalize_edges",
+    "propagate",
     "segment_softmax",
     "split_graph_inputs",
 ]
@@ -215,6 +216,36 @@ def normalize_edges(edge_index, edge_weight, num_nodes, self_loops=True):
     degree = ops.segment_sum(edge_weight, targets, num_nodes)
     scale = ops.where(degree > 0, ops.rsqrt(ops.where(degree > 0, degree, 1.0)), 0.0)
     return edge_index, ops.take(scale, targets) * edge_weight * ops.take(scale, sources)
+
+
+def propagate(values, edge_index, edge_weight, num_nodes):
+    """``A @ values`` for the graph's edge list: ``out_i = sum_{j -> i} w_ij values_j``.
+
+    Gathers each edge's source row, scales it by the edge weight and sums per target node
+    (``keras.ops.take`` and ``keras.ops.segment_sum``). On TensorFlow the same sum runs as a
+    sparse-dense matmul with the edge list as its coordinates: TensorFlow's CPU
+    ``unsorted_segment_sum`` (used forward, and backward by ``gather``) is several times slower
+    than its sparse matmul, which needs neither sorted nor unique coordinates.
+
+    Args:
+        values: ``(N, C)`` node values.
+        edge_index: int ``(2, E)``, row 0 sources, row 1 targets.
+        edge_weight: ``(E,)``, the same dtype as ``values``.
+        num_nodes: ``N``.
+
+    Returns:
+        ``(num_nodes, C)``; gradients flow to ``values`` and ``edge_weight``.
+    """
+    sources, targets = edge_index[0], edge_index[1]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        coordinates = tf.cast(tf.stack([targets, sources], axis=1), "int64")
+        size = tf.cast(num_nodes, "int64")
+        adjacency = tf.SparseTensor(coordinates, edge_weight, tf.stack([size, size]))
+        return tf.sparse.sparse_dense_matmul(adjacency, values)
+    messages = ops.take(values, sources, axis=0) * edge_weight[:, None]
+    return ops.segment_sum(messages, targets, num_nodes)
 
 
 def segment_softmax(logits, segment_ids, num_segments, mask=None):
