@@ -6,6 +6,8 @@
    a step are timed, each the same on both sides: Keras' ``train_on_batch`` (course_kit on every
    backend, Spektral in a compiled tf.keras model) and a hand-written ``tf.function`` step
    (TensorFlow only), so the ratios compare the layers and not the training loops.
+   Spektral and course_kit on TensorFlow run in one process, their steps interleaved in
+   blocks, so a drift in machine load hits both alike; JAX and PyTorch need a process each.
 2. Scale: one GCNConv forward pass on a random graph of 200,000 nodes and 2,000,000 edges,
    with the process's peak resident memory. A dense float32 adjacency of that graph alone
    would need 160 GB, so a peak of a few hundred MB shows that none is formed.
@@ -34,16 +36,20 @@ def peak_memory_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def median_step_seconds(step, epochs, warmup=3):
-    for _ in range(warmup):  # compilation / tracing happens here
-        step()
-    durations = []
-    for _ in range(epochs):
-        started = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - started)
-    durations.sort()
-    return durations[len(durations) // 2]
+def median_step_seconds(steps, epochs, warmup=3, block=10):
+    """Median seconds per call of each step in ``steps`` (a dict), run in interleaved blocks."""
+    for step in steps.values():
+        for _ in range(warmup):  # compilation / tracing happens here
+            step()
+    durations = {name: [] for name in steps}
+    block = min(block, epochs)
+    for _ in range(epochs // block):
+        for name, step in steps.items():
+            for _ in range(block):
+                started = time.perf_counter()
+                step()
+                durations[name].append(time.perf_counter() - started)
+    return {name: sorted(times)[len(times) // 2] for name, times in durations.items()}
 
 
 def cora_problem(model_name):
@@ -72,7 +78,7 @@ def tf_function_step(forward, variables, regularization, labels, weight, optimiz
     return step
 
 
-def cora_course_kit(model_name, epochs, harness):
+def cora_course_kit(model_name, harness):
     import keras
 
     from course_kit.experiments.citation import MODELS
@@ -96,10 +102,10 @@ def cora_course_kit(model_name, epochs, harness):
     else:
         model.compile(optimizer=optimizer, loss=loss_fn)
         step = lambda: model.train_on_batch(inputs, labels, weight)  # noqa: E731
-    return median_step_seconds(step, epochs)
+    return step
 
 
-def cora_spektral(model_name, epochs, harness):
+def cora_spektral(model_name, harness):
     import tensorflow as tf
     from spektral.layers import GATConv, GCNConv
     from spektral.utils import gcn_filter, sp_matrix_to_sp_tensor
@@ -153,7 +159,7 @@ def cora_spektral(model_name, epochs, harness):
         model.compile(optimizer=optimizer, loss=loss_fn)
         # The whole graph is one batch: train_on_batch never splits its inputs.
         step = lambda: model.train_on_batch(features, labels, weight)  # noqa: E731
-    return median_step_seconds(step, epochs)
+    return step
 
 
 def scale_forward(num_nodes, num_edges, num_features, channels):
@@ -183,10 +189,11 @@ def scale_forward(num_nodes, num_edges, num_features, channels):
 def worker(args):
     if args.task == "scale":
         result = scale_forward(args.nodes, args.edges, args.features, args.channels)
-    elif args.task == "spektral":
-        result = {"seconds": cora_spektral(args.model, args.epochs, args.harness)}
     else:
-        result = {"seconds": cora_course_kit(args.model, args.epochs, args.harness)}
+        steps = {"course_kit": cora_course_kit(args.model, args.harness)}
+        if args.task == "with_spektral":
+            steps["spektral"] = cora_spektral(args.model, args.harness)
+        result = median_step_seconds(steps, args.epochs)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -216,7 +223,8 @@ def main():
     parser.add_argument("--channels", type=int, default=16)
     # Internal: one measurement in this (fresh) process.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--task", choices=["course_kit", "spektral", "scale"], help=argparse.SUPPRESS)
+    parser.add_argument("--task", choices=["course_kit", "with_spektral", "scale"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=["gcn", "gat"], help=argparse.SUPPRESS)
     parser.add_argument("--harness", choices=HARNESSES, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -229,12 +237,15 @@ def main():
         for harness, backends in (("train_on_batch", args.backends),
                                   ("tf_function", ["tensorflow"])):
             common = ["--model", model, "--epochs", str(args.epochs), "--harness", harness]
-            reference = spawn("tensorflow", "--task", "spektral", *common)["seconds"]
-            print(f"{model:6} {harness:16} {'Spektral 1.3.1 (tf.keras)':28} "
-                  f"{reference * 1e3:9.1f} {1.0:12.2f}")
+            paired = spawn("tensorflow", "--task", "with_spektral", *common)
+            reference = paired["spektral"]
+            rows = [("Spektral 1.3.1 (tf.keras)", reference)]
             for backend in backends:
-                seconds = spawn(backend, "--task", "course_kit", *common)["seconds"]
-                print(f"{model:6} {harness:16} {'course_kit / ' + backend:28} "
+                seconds = (paired if backend == "tensorflow"
+                           else spawn(backend, "--task", "course_kit", *common))["course_kit"]
+                rows.append(("course_kit / " + backend, seconds))
+            for implementation, seconds in rows:
+                print(f"{model:6} {harness:16} {implementation:28} "
                       f"{seconds * 1e3:9.1f} {seconds / reference:12.2f}")
     if args.no_scale:
         return 0

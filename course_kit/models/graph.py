@@ -22,9 +22,15 @@ __all__ = ["GATNodeClassifier", "GCNNodeClassifier"]
 
 
 def _unbatch(inputs):
-    """The single graph of a batch of one: ``features (N, F)`` and ``(edge_index, edge_weight)``."""
-    features = inputs["features"][0]
-    return features, (inputs["edge_index"][0], inputs["edge_weight"][0])
+    """The single graph of a batch of one: ``features (N, F)`` and ``(edge_index, edge_weight)``.
+
+    ``squeeze`` rather than ``[0]``: on TensorFlow a slice copies the whole feature matrix on
+    every step, a squeeze does not.
+    """
+    return ops.squeeze(inputs["features"], 0), (
+        ops.squeeze(inputs["edge_index"], 0),
+        ops.squeeze(inputs["edge_weight"], 0),
+    )
 
 
 def _layer_shapes(input_shape, width):
