@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from course_kit.layers.graph_ops import gcn_normalize, graph_inputs
+from course_kit.layers.graph_ops import gcn_normalize, graph_inputs, propagate
 
 __all__ = ["GraphConvLSTMCell"]
 
@@ -74,12 +74,12 @@ class GraphConvLSTMCell(keras.layers.Layer):
 
     def propagate(self, signals):
         """``A_hat`` applied to ``(batch, N, channels)`` node signals, over the edge list."""
-        sources, targets = self.edge_index[0], self.edge_index[1]
+        channels = signals.shape[-1]
+        # propagate() mixes the leading (node) axis: nodes first, batch and channels flattened.
+        by_node = ops.reshape(ops.transpose(signals, (1, 0, 2)), (self.num_nodes, -1))
         edge_weight = ops.convert_to_tensor(self.edge_weight, signals.dtype)
-        messages = ops.take(signals, sources, axis=1) * edge_weight[None, :, None]
-        # segment_sum reduces the leading axis: put edges first, nodes back in second place.
-        summed = ops.segment_sum(ops.transpose(messages, (1, 0, 2)), targets, self.num_nodes)
-        return ops.transpose(summed, (1, 0, 2))
+        mixed = propagate(by_node, self.edge_index, edge_weight, self.num_nodes)
+        return ops.transpose(ops.reshape(mixed, (self.num_nodes, -1, channels)), (1, 0, 2))
 
     def call(self, inputs, states):
         hidden, cell = (ops.reshape(s, (-1, self.num_nodes, self.units)) for s in states)
