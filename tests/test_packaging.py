@@ -1,5 +1,6 @@
 """Packaging: light import, dependency lists kept consistent, data shipped in the wheel."""
 
+import ast
 import os
 import re
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORKS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# The only library modules allowed to call a framework directly (see the design notes).
+INTEROP_MODULES = {"course_kit/autodiff.py", "course_kit/layers/tensorflow_sparse.py"}
 
 
 def _run_python(code, backend):
@@ -35,6 +38,29 @@ def test_import_course_kit_loads_no_framework_beyond_keras(backend):
 def test_import_course_kit_alone_loads_no_framework():
     code = "import sys, course_kit; print([m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules])"
     assert _run_python(code, "jax").stdout.strip() == "[]"
+
+
+def _imported_modules(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+@pytest.mark.backend_independent
+def test_frameworks_are_imported_only_in_the_interop_modules():
+    offenders = []
+    for path in sorted((ROOT / "course_kit").rglob("*.py")):
+        module = path.relative_to(ROOT).as_posix()
+        frameworks = {
+            name.split(".")[0]
+            for name in _imported_modules(ast.parse(path.read_text()))
+            if name.split(".")[0] in FRAMEWORKS
+        }
+        if frameworks and module not in INTEROP_MODULES:
+            offenders.append(f"{module} imports {sorted(frameworks)}")
+    assert not offenders, offenders
 
 
 def _requirement_name(spec):

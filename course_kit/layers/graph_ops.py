@@ -222,10 +222,9 @@ def propagate(values, edge_index, edge_weight, num_nodes):
     """``A @ values`` for the graph's edge list: ``out_i = sum_{j -> i} w_ij values_j``.
 
     Gathers each edge's source row, scales it by the edge weight and sums per target node
-    (``keras.ops.take`` and ``keras.ops.segment_sum``). On TensorFlow the same sum runs as a
-    sparse-dense matmul with the edge list as its coordinates: TensorFlow's CPU
-    ``unsorted_segment_sum`` (used forward, and backward by ``gather``) is several times slower
-    than its sparse matmul, which needs neither sorted nor unique coordinates.
+    (``keras.ops.take`` and ``keras.ops.segment_sum``). On TensorFlow the same sum is a
+    sparse-dense matmul over the edge list (``tensorflow_sparse.sparse_propagate``), several
+    times faster there on CPU.
 
     Args:
         values: ``(N, C)`` node values.
@@ -236,16 +235,12 @@ def propagate(values, edge_index, edge_weight, num_nodes):
     Returns:
         ``(num_nodes, C)``; gradients flow to ``values`` and ``edge_weight``.
     """
-    sources, targets = edge_index[0], edge_index[1]
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        from course_kit.layers.tensorflow_sparse import sparse_propagate
 
-        coordinates = tf.cast(tf.stack([targets, sources], axis=1), "int64")
-        size = tf.cast(num_nodes, "int64")
-        adjacency = tf.SparseTensor(coordinates, edge_weight, tf.stack([size, size]))
-        return tf.sparse.sparse_dense_matmul(adjacency, values)
-    messages = ops.take(values, sources, axis=0) * edge_weight[:, None]
-    return ops.segment_sum(messages, targets, num_nodes)
+        return sparse_propagate(values, edge_index, edge_weight, num_nodes)
+    messages = ops.take(values, edge_index[0], axis=0) * edge_weight[:, None]
+    return ops.segment_sum(messages, edge_index[1], num_nodes)
 
 
 def segment_softmax(logits, segment_ids, num_segments, mask=None):
