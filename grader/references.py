@@ -153,8 +153,9 @@ def _example_graph_reference():
 
 
 def _graph_inputs(rng, weights):
-    from course_kit.data import example_graph
     import networkx as nx
+
+    from course_kit.data import example_graph
 
     adjacency = nx.to_numpy_array(example_graph("fall2019"), dtype=np.float64)
     return {"features": rng.normal(size=(6, 4)), "adjacency": adjacency,

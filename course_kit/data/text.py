@@ -1,7 +1,6 @@
 """Character-level corpora for Part 2: a book as one string, its vocabulary, and batches."""
 
 import lzma
-import math
 import re
 from pathlib import Path
 

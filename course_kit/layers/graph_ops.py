@@ -298,7 +298,7 @@ def _looks_like_edge_index(shape, dtype):
 
     The only ambiguous case, an integer 2 x 2 array, is refused rather than guessed.
     """
-    if not ("int" in str(dtype)) or len(shape) != 2 or shape[0] != 2:
+    if "int" not in str(dtype) or len(shape) != 2 or shape[0] != 2:
         return False
     if shape[1] == 2:
         raise ValueError(
