@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from course_kit.layers import LSTMCell
 from course_kit.models import TextGenerationModel
 from course_kit.sampling import complete, generate
 from course_kit.training.text import make_text_model
@@ -108,10 +109,6 @@ def test_one_step_lowers_the_loss_and_a_tiny_text_is_learnt():
 
 
 def test_course_kit_cell_is_selectable(tmp_path):
-    try:
-        from course_kit.layers import LSTMCell
-    except ImportError:
-        pytest.skip("course_kit.layers.LSTMCell not available")
     model = _model(cell="course_kit")
     assert all(isinstance(lstm.cell, LSTMCell) for lstm in model.lstm_layers)
     ids = np.random.default_rng(5).integers(0, len(VOCABULARY), size=(2, 6))
