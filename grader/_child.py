@@ -1,13 +1,14 @@
 """The student process: runs one student's graded cells, question by question.
 
-Started by :mod:`grader.sandbox` as ``python -I _child.py JOBDIR FD FIRST PARENT_PID``. Before any
-student code runs it reads the job (cells and inputs) into memory, sets its own resource
-limits, loads Keras and the probes, and installs a Python audit hook (which cannot be removed
-once installed) that refuses file access to the grader's folders, writes outside the scratch
-folder, sockets, new processes, signals to other processes, changes of resource limits and
-loading native libraries. Then, for each question, it sends a ``start`` frame, executes the
-question's cells in a fresh namespace, calls the question's probe on the inputs and sends
-back the probe's arrays. It never sees a reference and never scores anything.
+Started by :mod:`grader.sandbox`, inside the jail of :mod:`grader.jail`, as
+``python -I _child.py JOBDIR RESULT_FD CONTROL_FD ISOLATION KIT PARENT_PID``. Before any
+student code runs it reads its job (cells and inputs), copies the student's files into its
+scratch folder, sets its own resource limits, loads Keras and the probes, sends ``ready`` and
+installs a Python audit hook (defence in depth only: the jail is the wall). Then, each time
+the grader writes ``{"run": i}`` on the control pipe, it sends a ``start`` frame, executes
+question i's cells in a fresh namespace, calls the question's probe on the inputs, sends one
+``result`` frame and kills any process the student code left behind. It never sees a
+reference and never scores anything; the grader trusts none of what it sends.
 """
 
 import json
@@ -19,7 +20,6 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
 # Output a student process may print before the rest is dropped (100 MB of prints must not
 # fill the grader's disk or memory).
 MAX_PRINTED_CHARS = 200_000
@@ -56,8 +56,10 @@ def set_limits(limits):
         resource.RLIMIT_FSIZE: limits["file_mb"] * 2**20,
         resource.RLIMIT_CORE: 0,
     }
-    if os.geteuid() != 0:  # RLIMIT_NPROC counts every process of the user; root ignores it
-        pairs[resource.RLIMIT_NPROC] = limits.get("processes", 256)
+    # RLIMIT_NPROC counts every process of the (real) user, so the grader sets it only where
+    # that user is the student's own; root ignores it anyway.
+    if limits.get("processes") and os.geteuid() != 0:
+        pairs[resource.RLIMIT_NPROC] = limits["processes"]
     for which, value in pairs.items():
         resource.setrlimit(which, (value, value))
 
@@ -198,6 +200,16 @@ def load_job(jobdir):
     return job
 
 
+def copy_submission(source, target):
+    """The student's files, copied into the scratch folder that is the working directory."""
+    for path in sorted(Path(source).rglob("*")):
+        destination = Path(target) / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            destination.write_bytes(path.read_bytes())
+
+
 def student_traceback_line(error, cell_files):
     """The last traceback entry inside the student's cells, as ``cell q1_2, line 7: code``."""
     entries = traceback.extract_tb(error.__traceback__)
@@ -210,75 +222,92 @@ def student_traceback_line(error, cell_files):
     return None
 
 
+def kill_strays(isolation):
+    """Kill every other process this student started (kill(-1) spares the caller and, in a
+    PID namespace, its init). Without a jail, -1 would reach the grader's own processes."""
+    if isolation != "none":
+        try:
+            os.kill(-1, 9)
+        except OSError:
+            pass
+
+
+def run_question(task, probes, builtins):
+    """Execute one question's cells and probe; return ``(header, payload)`` for the grader."""
+    started = time.perf_counter()
+    header = {"kind": "result", "qid": task["qid"], "status": "ok"}
+    payload = b""
+    cell_files = set()
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    context = probes.Context(task["arrays"], task["forbidden"])
+    try:
+        for cell in task["cells"]:
+            filename = f"<cell {cell['id']}>"
+            cell_files.add(filename)
+            source = probes.strip_magics(cell["source"])
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            exec(compile(source, filename, "exec"), namespace)
+        outputs = probes.PROBES[task["probe"]](namespace, context)
+        from protocol import encode_arrays
+
+        payload = encode_arrays(outputs)
+    except BaseException as error:  # SystemExit and KeyboardInterrupt are student errors too
+        header.update(
+            status="error",
+            error_type=type(error).__name__[:200],
+            error_message=str(error)[:2000],
+            where=student_traceback_line(error, cell_files),
+        )
+    header["notes"] = [str(note)[:2000] for note in context.notes][:50]
+    header["kit_classes"] = sorted(context.kit_classes)[:100]
+    header["seconds"] = time.perf_counter() - started
+    return header, payload
+
+
 def main():
-    jobdir, fd = Path(sys.argv[1]), int(sys.argv[2])
-    first, parent = int(sys.argv[3]), int(sys.argv[4])
-    die_with_parent(parent)
-    sys.path.insert(0, str(REPO))
+    jobdir, result_fd, control_fd = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    isolation, kit, parent = sys.argv[4], sys.argv[5], int(sys.argv[6])
+    if isolation != "namespaces":  # in a jail, bwrap's --die-with-parent does this
+        die_with_parent(parent)
+    sys.path[:0] = [kit, str(Path(__file__).resolve().parent)]
     job = load_job(jobdir)
+    for folder in ("home", "keras", "mpl", "tmp"):
+        os.makedirs(folder, exist_ok=True)
+    copy_submission(job["submission"], os.getcwd())
     set_limits(job["limits"])
     sys.stdout, sys.stderr = CappedStream(sys.stdout), CappedStream(sys.stderr)
 
-    from grader import probes
-    from grader.protocol import encode_arrays, encode_frame
+    import probes
+    from protocol import encode_frame
 
     def send(header, payload=b""):
         data = encode_frame(header, payload)
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(result_fd, data):]
 
     device = configure_device(job["device"])
     import keras
 
     send({"kind": "ready", "device": device, "backend": keras.backend.backend()})
-
-    install_audit_hook(job["deny"], [job["scratch"]])
-    imported = set()
+    install_audit_hook(job["deny"], job["writable"])
     import builtins as builtins_module
 
     builtins = dict(vars(builtins_module))
-    original_import = builtins["__import__"]
-
-    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
-        # Records what the student's cells import by name, to detect reuse of kit classes.
-        imported.add(name)
-        imported.update(f"{name}.{item}" for item in fromlist or () if isinstance(item, str))
-        return original_import(name, globals, locals, fromlist, level)
-
-    builtins["__import__"] = recording_import
-    for task in job["tasks"][first:]:
-        send({"kind": "start", "qid": task["qid"]})
-        started = time.perf_counter()
-        imported.clear()
-        header = {"kind": "result", "qid": task["qid"], "status": "ok"}
-        payload = b""
-        cell_files = set()
-        namespace = {"__name__": "__main__", "__builtins__": builtins}
-        context = probes.Context(task["arrays"], task["forbidden"])
+    commands = os.fdopen(control_fd, "rb")
+    while True:
         try:
-            for cell in task["cells"]:
-                filename = f"<cell {cell['id']}>"
-                cell_files.add(filename)
-                source = probes.strip_magics(cell["source"])
-                linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-                exec(compile(source, filename, "exec"), namespace)
-            outputs = probes.PROBES[task["probe"]](namespace, context)
-            payload = encode_arrays(outputs)
-        except BaseException as error:  # SystemExit and KeyboardInterrupt are student errors too
-            header.update(
-                status="error",
-                error_type=type(error).__name__,
-                error_message=str(error)[:2000],
-                where=student_traceback_line(error, cell_files),
-            )
-        header["notes"] = [str(note)[:2000] for note in context.notes]
-        header["kit_classes"] = sorted(context.kit_classes)
-        header["imports"] = sorted(name for name in imported if name.startswith("course_kit"))
-        header["seconds"] = time.perf_counter() - started
+            command = json.loads(commands.readline() or b'{"exit": true}')
+        except ValueError:
+            break
+        if "run" not in command:
+            break
+        task = job["tasks"][command["run"]]
+        send({"kind": "start", "qid": task["qid"]})
+        header, payload = run_question(task, probes, builtins)
         send(header, payload)
-    send({"kind": "done"})
-    sys.stdout.flush()
-    sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        kill_strays(isolation)
     os._exit(0)
 
 

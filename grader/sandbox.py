@@ -1,26 +1,23 @@
-"""Running one student's code in a confined child process (the grader's side).
+"""Running one student's code in a jailed child process (the grader's side).
 
 Enforcement, in layers:
 
-- **A separate process** (``python -I grader/_child.py``) in its own session, started in a
-  fresh scratch folder that holds a copy of that student's files only, with a minimal
-  environment (no proxies, ``HOME``/``TMPDIR``/``KERAS_HOME`` inside the scratch folder).
-- **Resource limits** set by the child on itself before student code runs, soft = hard:
-  CPU time, data segment (memory), size of files written, no core dumps, and (for non-root
-  users) the number of processes. The grader also watches the child's resident memory and
-  kills it above the limit, and enforces the wall-clock limit per question with SIGKILL to
-  the whole process group.
-- **An audit hook** (PEP 578; it cannot be removed once installed) in the child refuses
-  reading the grader's package (references included), the tests, the submissions folder and
-  the results folder; writing anywhere but the scratch folder; sockets; new processes;
-  signals to other processes; changing resource limits; loading native libraries.
-- **No trust in what comes back**: the child sends only JSON headers and ``.npz`` arrays
-  (decoded without pickle); the references, the comparison and the scores exist only in the
-  grader's process.
+- **An operating-system jail** (:mod:`grader.jail`): bubblewrap namespaces, or a dedicated
+  uid where only that is possible. The student process cannot see the grader, its references,
+  the repository, other submissions or the results, has no network, and everything it
+  starts dies with it.
+- **Resource limits**: the child sets CPU time, data segment, file size, no core dumps and
+  (with a uid of its own) the number of processes, soft = hard, before student code runs. The
+  grader sums the resident memory of the whole jail and kills it above the limit, and
+  enforces the wall-clock limit per question.
+- **The grader drives, the child answers**: the grader writes ``{"run": i}`` on a control
+  pipe and expects exactly ``start`` then one ``result`` for question i. Every frame is
+  validated (:mod:`grader.protocol`); a frame out of turn (a second result, anything sent
+  between questions) voids the question it came from.
+- **An audit hook** in the child, as defence in depth.
 
-Audit hooks see Python-level operations only: native code (for instance a framework's own C++
-file reader) can open files without raising an audit event. Against a determined attacker,
-run each submission in its own container (``gradescope-bundle``) as well.
+A failure before any student code ran (the jail did not start, the backend did not import)
+is the grader's own: those questions come back as ``grader-error``, never as a grade.
 """
 
 from __future__ import annotations
@@ -39,17 +36,19 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import jail
+from grader.jail import SetupError, choose_isolation
 from grader.protocol import FrameError, FrameReader, decode_arrays
 
-__all__ = ["Limits", "Outcome", "Task", "remove_stale_folders", "run_tasks"]
+__all__ = ["Limits", "Outcome", "SetupError", "Task", "choose_isolation", "preflight",
+           "remove_stale_folders", "run_tasks"]
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
-CHILD = PACKAGE / "_child.py"
-# Seconds a fresh child may take to import Keras and its backend before its first question.
+# Seconds a fresh child may take to import Keras and its backend before it is ready.
 STARTUP_SECONDS = 180.0
-# Seconds between one question's result and the next question's start frame.
-BETWEEN_QUESTIONS_SECONDS = 30.0
+# Seconds between the grader's "run" and the child's "start" (no student code runs then).
+START_SECONDS = 30.0
 LOG_TAIL_CHARS = 1500
 
 
@@ -76,7 +75,8 @@ class Task:
 
 @dataclass
 class Outcome:
-    """What happened to one task: ``status`` is ok, error, timeout, crashed or protocol."""
+    """What happened to one task: ``status`` is ok, error, timeout, crashed, protocol or
+    grader-error (the grader's own failure: not a grade)."""
 
     qid: str
     status: str
@@ -86,16 +86,16 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _environment(scratch: Path, backend: str, device: str, threads: int) -> dict[str, str]:
-    home = scratch / "home"
-    for folder in ("home", "tmp", "keras", "mpl"):
-        (scratch / folder).mkdir(exist_ok=True)
+def _environment(inside: dict, backend: str, device: str, threads: int) -> dict[str, str]:
+    scratch = inside["scratch"]
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "TMPDIR": str(scratch / "tmp"),
-        "KERAS_HOME": str(scratch / "keras"),
-        "MPLCONFIGDIR": str(scratch / "mpl"),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": f"{scratch}/home",
+        "USER": "student",
+        "LOGNAME": "student",
+        "TMPDIR": inside["tmp"],
+        "KERAS_HOME": f"{scratch}/keras",
+        "MPLCONFIGDIR": f"{scratch}/mpl",
         "MPLBACKEND": "Agg",
         "KERAS_BACKEND": backend,
         "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -110,7 +110,8 @@ def _environment(scratch: Path, backend: str, device: str, threads: int) -> dict
         "TF_NUM_INTEROP_THREADS": str(threads),
         "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}",
     }
-    for name in ("LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
+    for name in ("LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
+                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if name in os.environ:
             env[name] = os.environ[name]
     if device == "cpu":
@@ -125,8 +126,8 @@ def _folder(kind: str) -> Path:
 
 
 def remove_stale_folders() -> int:
-    """Remove scratch and job folders left by grader processes that no longer exist (a run
-    killed with SIGKILL cannot clean up after itself). Returns how many were removed."""
+    """Remove job folders left by grader processes that no longer exist (a run killed with
+    SIGKILL cannot clean up after itself). Returns how many were removed."""
     removed = 0
     for folder in Path(tempfile.gettempdir()).glob("grader-*-*-*"):
         kind, pid = folder.name.split("-")[1:3]
@@ -142,23 +143,30 @@ def remove_stale_folders() -> int:
     return removed
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (the whole jail)."""
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    frontier += [int(child) for child in children.read().split()]
+        except OSError:
+            pass
+    return found
+
+
 def _resident_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
+    total = 0
+    for member in _descendants(pid):
+        try:
+            with open(f"/proc/{member}/statm") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 2**20
 
 
 def _tail(path: Path) -> str:
@@ -171,23 +179,91 @@ def _tail(path: Path) -> str:
         return ""
 
 
-class _Child:
-    """One running child process and the pipe its frames come through."""
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
-    def __init__(self, jobdir, scratch, first, env):
-        read_end, write_end = os.pipe()
-        self.log_path = jobdir / f"log-{first}.txt"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", str(CHILD), str(jobdir), str(write_end), str(first),
-                 str(os.getpid())],
-                cwd=scratch / "work", env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,
-            )
-        os.close(write_end)
-        self.fd = read_end
+
+@dataclass
+class _Setup:
+    """Everything one student's children share: folders, isolation, uid, environment."""
+
+    isolation: str
+    backend: str
+    device: str
+    limits: Limits
+    uid: int
+    jobdir: Path
+    runtime: Path
+    submission: Path
+    scratch: Path
+    also_hide: tuple = ()
+
+    @property
+    def paths(self) -> jail.JailPaths:
+        return jail.JailPaths(str(self.runtime), str(self.jobdir), str(self.submission),
+                              str(self.scratch))
+
+
+class _Child:
+    """One running child process, the pipe its frames come through, the pipe it obeys."""
+
+    def __init__(self, setup: _Setup, serial: int):
+        self.setup = setup
+        result_read, result_write = os.pipe()
+        control_read, control_write = os.pipe()
+        inside = setup.paths.inside(setup.isolation)
+        env = _environment(inside, setup.backend, setup.device, setup.limits.threads)
+        command = [sys.executable, "-I", f"{inside['child']}/_child.py", inside["job"],
+                   str(result_write), str(control_read), setup.isolation, inside["kit"],
+                   str(os.getpid())]
+        keep = [result_write, control_read]
+        as_user = {}
+        if setup.isolation == "namespaces":
+            data = jail.jail_files(setup.uid, env["HOME"])
+            data_fds = {}
+            for name, content in data.items():
+                read_end, write_end = os.pipe()
+                os.write(write_end, content)
+                os.close(write_end)
+                data_fds[name] = read_end
+                keep.append(read_end)
+            command = jail.jail_command(command, setup.paths, setup.uid, env,
+                                        use_gpu=setup.device != "cpu", data_fds=data_fds,
+                                        also_hide=setup.also_hide)
+            env = {"PATH": "/usr/bin:/bin"}
+        else:
+            for folder in ("home", "tmp", "keras", "mpl"):
+                (setup.scratch / folder).mkdir(exist_ok=True)
+            if setup.isolation == "user":
+                for path in [setup.scratch, *setup.scratch.rglob("*")]:
+                    os.chown(path, setup.uid, setup.uid)
+                as_user = {"user": setup.uid, "group": setup.uid, "extra_groups": []}
+        self.log_path = setup.jobdir / f"log-{serial}.txt"
+        cwd = None if setup.isolation == "namespaces" else setup.scratch
+        try:
+            with open(self.log_path, "wb") as log:
+                self.process = subprocess.Popen(
+                    command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, pass_fds=keep, start_new_session=True, **as_user,
+                )
+        finally:
+            for fd in keep:
+                os.close(fd)
+        self.fd = result_read
+        self.control = control_write
         self.reader = FrameReader()
         self.pending = []
+
+    def command(self, message: dict) -> bool:
+        """Send one command; False if the child no longer listens."""
+        try:
+            os.write(self.control, json.dumps(message).encode() + b"\n")
+            return True
+        except OSError:
+            return False
 
     def next_frame(self, deadline, memory_mb):
         """The next frame, or ``("timeout"|"eof"|"memory", None)`` / raises FrameError."""
@@ -207,131 +283,248 @@ class _Child:
         return "frame", self.pending.pop(0)
 
     def close(self):
-        _kill(self.process)
-        os.close(self.fd)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        if self.setup.isolation == "user":
+            jail.kill_uid(self.setup.uid)
+        for fd in (self.fd, self.control):
+            os.close(fd)
+
+    def describe_exit(self, what: str) -> str:
+        code = self.process.wait()
+        if code < 0:
+            reason = f"killed by {_signal_name(-code)}"
+            if -code == signal.SIGXCPU:
+                reason += " (CPU-time limit)"
+        elif code > 128 and self.setup.isolation == "namespaces":
+            # bwrap reports the child's death by signal N as exit status 128 + N.
+            reason = f"killed by {_signal_name(code - 128)}"
+        else:
+            reason = f"exited with code {code}"
+        tail = _tail(self.log_path)
+        return f"the student process {reason} {what}" + (f"; last output:\n{tail}" if tail else "")
 
 
-def _describe_exit(child: _Child, what: str) -> str:
-    code = child.process.wait()
-    if code < 0:
-        reason = f"killed by signal {signal.Signals(-code).name}"
-        if -code == signal.SIGXCPU:
-            reason += " (CPU-time limit)"
+def _write_job(setup: _Setup, tasks, files) -> None:
+    for relative, data in files.items():
+        target = setup.submission / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    job_tasks = []
+    for index, task in enumerate(tasks):
+        np.savez(setup.jobdir / f"inputs-{index}.npz", **task.inputs)
+        job_tasks.append({"qid": task.qid, "probe": task.probe, "cells": task.cells,
+                          "inputs": f"inputs-{index}.npz", "forbidden": list(task.forbidden)})
+    inside = setup.paths.inside(setup.isolation)
+    processes = setup.limits.processes
+    if setup.isolation == "none" or (setup.isolation == "namespaces" and os.geteuid() != 0):
+        processes = None  # the child shares the grader's own uid: its count is not ours to cap
+    cpu_seconds = int(STARTUP_SECONDS + 2 * sum(t.timeout for t in tasks))
+    job = {
+        "tasks": job_tasks,
+        "device": setup.device,
+        "submission": inside["submission"],
+        "deny": [str(PACKAGE), str(REPO / "tests"), str(REPO / "solutions"), str(REPO / ".git"),
+                 inside["job"], inside["submission"], *map(str, setup.also_hide)],
+        "writable": [inside["scratch"], inside["tmp"]],
+        "limits": {"cpu_seconds": cpu_seconds, "memory_mb": setup.limits.memory_mb,
+                   "file_mb": setup.limits.file_mb, "processes": processes},
+    }
+    (setup.jobdir / "job.json").write_text(json.dumps(job))
+    for path in [setup.jobdir, setup.submission, *setup.jobdir.rglob("*"),
+                 *setup.submission.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _run_child(child: _Child, tasks, first: int, outcomes: list, meta: dict) -> int:
+    """Run ``tasks[first:]`` in ``child`` until done or it fails; return the next index.
+
+    Appends one Outcome per finished question. The question a failure happened in gets its
+    Outcome here too; a failure before ``ready`` (no student code ran yet) is a grader-error
+    for every remaining question.
+    """
+    limits = child.setup.limits
+    memory = limits.memory_mb * 1.25  # the rlimit is the first line; this catches the rest
+    index, started, kind, problem = first, None, None, ""
+    try:
+        kind, frame = child.next_frame(time.monotonic() + STARTUP_SECONDS, memory)
+        if kind != "frame" or frame[0]["kind"] != "ready":
+            detail = ("did not start within {:.0f} s".format(STARTUP_SECONDS)
+                      if kind == "timeout" else child.describe_exit("before any student code ran")
+                      if kind == "eof" else f"sent {kind} before it was ready")
+            message = f"the grader could not start the student process: {detail}"
+            outcomes += [Outcome(t.qid, "grader-error", message=message) for t in tasks[first:]]
+            return len(tasks)
+        meta.update(device=frame[0]["device"][:200], backend=frame[0]["backend"][:32])
+        while index < len(tasks):
+            task, started = tasks[index], None
+            if not child.command({"run": index}):
+                kind = "eof"
+                break
+            kind, frame = child.next_frame(time.monotonic() + START_SECONDS, memory)
+            if kind != "frame":
+                break
+            if frame[0]["kind"] != "start" or frame[0]["qid"] != task.qid:
+                raise FrameError(f"expected the start of {task.qid}, got a {frame[0]['kind']} frame")
+            started = time.monotonic()
+            kind, frame = child.next_frame(started + task.timeout, memory)
+            if kind != "frame":
+                break
+            header, payload = frame
+            if header["kind"] != "result" or header["qid"] != task.qid:
+                raise FrameError(f"a {header['kind']} frame arrived while {task.qid} ran")
+            arrays = decode_arrays(payload) if header["status"] == "ok" else {}
+            outcomes.append(Outcome(task.qid, header["status"], arrays, header,
+                                    seconds=time.monotonic() - started))
+            index += 1
+            # Anything that arrives before the next "start" was sent by code of this question
+            # (a thread or process it left behind): the question loses its result.
+            child.pending += child.reader.feed(_drain(child.fd))
+            if child.pending:
+                raise FrameError("data arrived after the result")
+        if index >= len(tasks):
+            _expect_silence(child, outcomes)
+            return index
+    except FrameError as error:
+        kind, problem = "protocol", str(error)
+        if started is None and index > first:
+            forged = outcomes[-1]
+            forged.status, forged.arrays = "crashed", {}
+            forged.message = ("the student process sent forged or extra data after this "
+                              f"question's result ({problem}); the result was discarded")
+            return index
+    task = tasks[index]
+    seconds = time.monotonic() - started if started else 0.0
+    if kind == "timeout" and started is not None:
+        status, message = "timeout", f"timed out after {task.timeout:.0f} s (wall clock)"
+    elif kind == "timeout":
+        status, message = "crashed", "the student process stopped answering between questions"
+    elif kind == "memory":
+        status, message = "crashed", f"killed: used more than {memory:.0f} MB of memory"
+    elif kind == "protocol":
+        status = "crashed"
+        message = f"the student process sent malformed data ({problem}); it was stopped"
     else:
-        reason = f"exited with code {code}"
-    tail = _tail(child.log_path)
-    return f"the student process {reason} {what}" + (f"; last output:\n{tail}" if tail else "")
+        status, message = "crashed", child.describe_exit("while running this question")
+    outcomes.append(Outcome(task.qid, status, message=message, seconds=seconds))
+    return index + 1
 
 
-def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), deny=(), meta=None):
-    """Run ``tasks`` for one student in confined child processes; return their outcomes.
+def _expect_silence(child: _Child, outcomes: list) -> None:
+    """Tell the child to exit and listen until it has: a frame now voids the last question."""
+    child.command({"exit": True})
+    try:
+        kind, _ = child.next_frame(time.monotonic() + START_SECONDS, float("inf"))
+    except FrameError:
+        kind = "frame"
+    if kind == "frame":
+        last = outcomes[-1]
+        last.status, last.arrays = "crashed", {}
+        last.message = ("the student process sent data after the last question's result; "
+                        "the result was discarded")
+
+
+def _drain(fd: int) -> bytes:
+    """Whatever is already waiting on ``fd``, without blocking."""
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _setup(isolation, backend, device, limits, uid, also_hide) -> _Setup:
+    root = _folder("job")
+    folders = {name: root / name for name in ("job", "runtime", "submission", "scratch")}
+    for folder in folders.values():
+        folder.mkdir()
+    root.chmod(0o755)
+    jail.stage_runtime(folders["runtime"])
+    if isolation == "user":
+        jail.protect_for_user_level([PACKAGE, REPO / "tests", REPO / "solutions", REPO / ".git",
+                                     *also_hide])
+    return _Setup(isolation, backend, device, limits, uid, folders["job"], folders["runtime"],
+                  folders["submission"], folders["scratch"], tuple(also_hide))
+
+
+def run_tasks(tasks, files, *, backend, device="auto", limits=Limits(), isolation="namespaces",
+              meta=None, also_hide=()):
+    """Run ``tasks`` for one student in jailed child processes; return their outcomes.
 
     ``files`` (relative path -> bytes) are the student's files, copied into the scratch
     folder. A crash, timeout or memory kill costs the question it happened in; a fresh child
-    then runs the remaining tasks. ``meta`` (a dict) receives the child's device and backend.
+    then runs the remaining tasks. ``meta`` (a dict) receives the device, backend and
+    isolation. ``also_hide`` names folders (submissions, results) to hide should they lie
+    inside something the jail shows.
     """
     meta = {} if meta is None else meta
+    meta["isolation"] = isolation
     outcomes = []
     if not tasks:
         return outcomes
-    scratch, jobdir = _folder("scratch"), _folder("job")
-    try:
-        work = scratch / "work"
-        work.mkdir()
-        for relative, data in files.items():
-            target = work / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        job_tasks = []
-        for index, task in enumerate(tasks):
-            np.savez(jobdir / f"inputs-{index}.npz", **task.inputs)
-            job_tasks.append({"qid": task.qid, "probe": task.probe, "cells": task.cells,
-                              "inputs": f"inputs-{index}.npz", "forbidden": list(task.forbidden)})
-        cpu_seconds = int(STARTUP_SECONDS + 2 * sum(t.timeout for t in tasks))
-        job = {
-            "tasks": job_tasks,
-            "device": device,
-            "scratch": str(scratch),
-            "deny": [str(PACKAGE), str(REPO / "tests"), str(jobdir), *map(str, deny)],
-            "limits": {"cpu_seconds": cpu_seconds, "memory_mb": limits.memory_mb,
-                       "file_mb": limits.file_mb, "processes": limits.processes},
-        }
-        (jobdir / "job.json").write_text(json.dumps(job))
-        env = _environment(scratch, backend, device, limits.threads)
+    with jail.lease_uid() as uid:
+        setup = None
+        try:
+            setup = _setup(isolation, backend, device, limits, uid, also_hide)
+            _write_job(setup, tasks, files)
+        except OSError as error:
+            if setup is not None:
+                shutil.rmtree(setup.jobdir.parent, ignore_errors=True)
+            message = f"the grader could not prepare the student's files ({error})"
+            return [Outcome(t.qid, "grader-error", message=message) for t in tasks]
+        try:
+            first, serial = 0, 0
+            while first < len(tasks):
+                child = _Child(setup, serial)
+                try:
+                    first = _run_child(child, tasks, first, outcomes, meta)
+                finally:
+                    child.close()
+                serial += 1
+            return outcomes
+        finally:
+            shutil.rmtree(setup.jobdir.parent, ignore_errors=True)
 
-        first = 0
-        while first < len(tasks):
-            child = _Child(jobdir, scratch, first, env)
-            current, started, completed = None, None, 0
-            memory = limits.memory_mb * 1.25  # the rlimit is the first line; this catches the rest
+
+def preflight(*, backend, device="auto", isolation="namespaces", limits=Limits()) -> dict:
+    """Start one child in the jail and wait until it is ready (no student code involved).
+
+    Raises:
+        SetupError: naming why the jail or the backend could not start.
+    """
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise SetupError(f"unknown Keras backend {backend!r}: set KERAS_BACKEND to tensorflow, "
+                         "jax or torch")
+    smoke = Task("smoke", "none", [], {})
+    meta = {}
+    with jail.lease_uid() as uid:
+        setup = _setup(isolation, backend, device, limits, uid, ())
+        try:
+            _write_job(setup, [smoke], {})
+            child = _Child(setup, 0)
             try:
-                deadline = time.monotonic() + STARTUP_SECONDS
-                while True:
-                    kind, frame = child.next_frame(deadline, memory)
-                    if kind != "frame":
-                        break
-                    header, payload = frame
-                    if header.get("kind") == "ready":
-                        meta.update(device=str(header.get("device")),
-                                    backend=str(header.get("backend")))
-                    elif header.get("kind") == "start" and header.get("qid") == tasks[first].qid:
-                        current, started = tasks[first], time.monotonic()
-                        deadline = started + current.timeout
-                    elif (header.get("kind") == "result" and current
-                          and header.get("qid") == current.qid):
-                        arrays = decode_arrays(payload)
-                        status = "ok" if header.get("status") == "ok" else "error"
-                        outcomes.append(Outcome(current.qid, status, arrays, header,
-                                                seconds=time.monotonic() - started))
-                        first += 1
-                        completed += 1
-                        current = None
-                        deadline = time.monotonic() + BETWEEN_QUESTIONS_SECONDS
-                    elif header.get("kind") == "done" and first >= len(tasks):
-                        break
-                    else:
-                        raise FrameError(f"unexpected frame {header.get('kind')!r}")
+                kind, frame = child.next_frame(time.monotonic() + STARTUP_SECONDS,
+                                               limits.memory_mb * 1.25)
+                if kind != "frame" or frame[0]["kind"] != "ready":
+                    detail = (child.describe_exit("before it was ready") if kind == "eof"
+                              else f"no answer ({kind}) within {STARTUP_SECONDS:.0f} s")
+                    raise SetupError(f"the {backend} backend did not start in the "
+                                     f"{isolation} jail: {detail}")
+                meta.update(device=frame[0]["device"], backend=frame[0]["backend"])
             except FrameError as error:
-                kind, frame = "protocol", str(error)
+                raise SetupError(f"the smoke child sent malformed data: {error}") from None
             finally:
                 child.close()
-            if kind == "protocol" and current is None and completed:
-                # Student code runs only inside a question, so data arriving between two
-                # questions was forged during the one before: that question loses its result.
-                forged = outcomes[-1]
-                forged.status, forged.arrays = "crashed", {}
-                forged.message = f"the student process sent forged or malformed data ({frame})"
-                continue
-            if first >= len(tasks):
-                break
-            task = tasks[first]
-            seconds = time.monotonic() - started if started else 0.0
-            if current is None and kind != "protocol":
-                if completed:
-                    continue  # died between questions: a fresh child takes the rest
-                # The child never started a question: it died or hung while starting up.
-                message = _describe_exit(child, "before the question started")
-                if kind == "timeout":
-                    message = f"the student process did not start within {STARTUP_SECONDS:.0f} s"
-                outcomes += [Outcome(rest.qid, "crashed", message=message)
-                             for rest in tasks[first:]]
-                break
-            if kind == "timeout":
-                message = f"timed out after {task.timeout:.0f} s (wall clock)"
-                status = "timeout"
-            elif kind == "memory":
-                message = f"killed: used more than {memory:.0f} MB of memory"
-                status = "crashed"
-            elif kind == "protocol":
-                message = f"the student process sent malformed data ({frame}); it was stopped"
-                status = "crashed"
-            else:
-                message = _describe_exit(child, "while running this question")
-                status = "crashed"
-            outcomes.append(Outcome(task.qid, status, message=message, seconds=seconds))
-            first += 1
-        return outcomes
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(jobdir, ignore_errors=True)
-
+        except PermissionError as error:
+            raise SetupError(f"the {isolation} jail cannot run Python: {error} (the jail's uid "
+                             "must be able to read the Python environment)") from None
+        except OSError as error:
+            raise SetupError(f"the jail could not be started: {error}") from None
+        finally:
+            shutil.rmtree(setup.jobdir.parent, ignore_errors=True)
+    return {**meta, "isolation": isolation}

@@ -65,3 +65,52 @@ def test_reference_solution_gets_full_marks_on_gpu(tmp_path, backend):
     result = grade_reference(tmp_path, "gpu")
     assert result["device"].startswith("gpu:")
     assert_full_marks(result)
+
+
+COUNT = "def count_parameters(d, n, c):\n    return 4 * (d * n + n * n + n) + n * c + c\n"
+
+
+def count_task(source, timeout=60.0):
+    from grader import references
+    from grader.sandbox import Task
+
+    inputs, _ = references.load("q1_5")
+    return Task("q1_5", "parameter_count", [{"id": "q1_5", "source": source}], inputs,
+                timeout=timeout)
+
+
+@pytest.mark.backend_independent
+def test_a_backend_that_cannot_start_is_a_grader_error_not_a_grade():
+    from grader.sandbox import SetupError, preflight, run_tasks
+
+    outcomes = run_tasks([count_task(COUNT)] * 2, {}, backend="jaxx", device="cpu")
+    assert [o.status for o in outcomes] == ["grader-error", "grader-error"]
+    assert "before any student code ran" in outcomes[0].message
+    with pytest.raises(SetupError, match="unknown Keras backend 'jaxx'"):
+        preflight(backend="jaxx")
+
+
+@pytest.mark.backend_independent
+def test_frames_out_of_turn_void_the_question_that_sent_them(backend):
+    """A second result, or data sent after the result by a thread the question left behind,
+    costs that question; the next question still runs in a fresh child."""
+    from grader.sandbox import run_tasks
+
+    forge = COUNT + (
+        "import os, threading, time\n"
+        "from protocol import encode_frame\n"
+        "def later():\n"
+        "    time.sleep(0.5)\n"
+        "    frame = encode_frame({'kind': 'result', 'qid': 'q1_5', 'status': 'ok'})\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.write(fd, frame)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "threading.Thread(target=later, daemon=True).start()\n"
+        "time.sleep(1)\n"
+    )
+    outcomes = run_tasks([count_task(forge), count_task(COUNT)], {}, backend=backend,
+                         device="cpu")
+    assert [o.status for o in outcomes] == ["crashed", "ok"], [o.message for o in outcomes]
+    assert "forged or extra data" in outcomes[0].message or "malformed" in outcomes[0].message
