@@ -36,13 +36,30 @@ def _record(args):
     return 0
 
 
+def _run_grading(run) -> int:
+    """Exit status of a grading run: 2 when it could not start (nothing was graded), 1 when
+    it finished but the grader failed on some students (their results are not grades)."""
+    from grader.grade import GradingIncomplete
+    from grader.sandbox import SetupError
+
+    try:
+        run()
+    except SetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except GradingIncomplete as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _grade(args):
     from grader.grade import grade
 
-    grade(args.submissions, args.out, jobs=args.jobs, device=args.device, only=args.only,
-          timeout=args.timeout, force=args.force, memory_mb=args.memory_mb,
-          progress=not args.no_progress)
-    return 0
+    return _run_grading(lambda: grade(
+        args.submissions, args.out, jobs=args.jobs, device=args.device, only=args.only,
+        timeout=args.timeout, force=args.force, memory_mb=args.memory_mb,
+        isolation=args.isolation, progress=not args.no_progress))
 
 
 def _merge_manual(args):
@@ -65,13 +82,23 @@ def _bundle(args):
 def _demo(args):
     from grader.grade import grade
 
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="grader-demo-"))
     samples = Path(__file__).resolve().parent / "sample_submissions"
-    print(f"grading the sample submissions in {samples} into {out}")
-    grade(samples, out, jobs=args.jobs, device=args.device, only=args.only, force=True,
-          timeout=args.timeout, progress=not args.no_progress)
-    print(f"feedback per student: {out}/<student>/feedback.md; class table: {out}/grades.csv")
-    return 0
+
+    def run(out):
+        print(f"grading the sample submissions in {samples}")
+        return _run_grading(lambda: grade(
+            samples, out, jobs=args.jobs, device=args.device, only=args.only, force=True,
+            timeout=args.timeout, isolation=args.isolation, progress=not args.no_progress))
+
+    if args.out:
+        status = run(args.out)
+        print(f"feedback per student: {args.out}/students/<student>/feedback.md; "
+              f"class table: {args.out}/grades.csv")
+        return status
+    with tempfile.TemporaryDirectory(prefix="grader-demo-") as out:
+        status = run(out)
+    print("the results were temporary and are deleted; add --out RESULTS to keep them")
+    return status
 
 
 def _common_grading(parser):
@@ -81,6 +108,10 @@ def _common_grading(parser):
     parser.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="wall-clock seconds per question (training questions get a multiple)")
+    parser.add_argument("--isolation", choices=("auto", "namespaces", "user", "none"),
+                        default="auto",
+                        help="how student code is jailed: auto picks the strongest available; "
+                        "none only for trusted code")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -137,17 +168,20 @@ def build_parser():
     demo = commands.add_parser("demo", help="grade the bundled sample submissions",
                                description="Grade grader/sample_submissions (the reference "
                                "solution and flawed ones) and print the class table.")
-    demo.add_argument("--out", type=Path, help="results folder (default: a new temporary one)")
+    demo.add_argument("--out", type=Path,
+                      help="results folder to keep (default: a temporary one, deleted at the end)")
     _common_grading(demo)
     demo.set_defaults(func=_demo, jobs=2)
     return parser
 
 
 def main(argv=None):
+    from grader.files import ResultsBusy
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ResultsBusy) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

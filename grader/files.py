@@ -1,13 +1,48 @@
-"""Atomic file writes: a reader (or a run killed half-way) sees the old file or the new one."""
+"""Atomic file writes (a reader, or a run killed half-way, sees the old file or the new one)
+and the lock that keeps two writers out of one results folder."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = ["ResultsBusy", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "results_lock"]
+
+LOCK = ".grader.lock"
+
+
+class ResultsBusy(RuntimeError):
+    """Another process holds the lock on the results folder."""
+
+
+@contextmanager
+def results_lock(out: Path):
+    """Hold ``out/.grader.lock`` with ``flock`` while writing results.
+
+    The kernel releases the lock when its holder dies, so a killed run never leaves a stale
+    lock; the file itself stays and only tells who holds it.
+
+    Raises:
+        ResultsBusy: naming the process that holds it.
+    """
+    descriptor = os.open(Path(out) / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ResultsBusy(f"{out} is being graded by another grader (pid {holder}); "
+                              "wait for it or use another --out") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -20,9 +20,10 @@ SOURCE_PARTS = ("course_kit", "grader", "pyproject.toml", "README.md")
 
 def setup_script(backend: str) -> str:
     return f"""#!/usr/bin/env bash
-# Runs once when Gradescope builds the image: install the kit with the {backend} backend.
+# Runs once when Gradescope builds the image: install the kit with the {backend} backend, and
+# bubblewrap for the grader's jail (used where the container allows namespaces).
 set -euo pipefail
-apt-get update && apt-get install -y python3 python3-pip python3-venv
+apt-get update && apt-get install -y python3 python3-pip python3-venv bubblewrap
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --upgrade pip
 /autograder/venv/bin/pip install "/autograder/source/kit[{backend}]"
@@ -33,6 +34,8 @@ def run_autograder_script(backend: str, only: str | None) -> str:
     only_flag = f" --only {only}" if only else ""
     return f"""#!/usr/bin/env bash
 # Runs once per submission, in its own container: grade it and hand Gradescope the result.
+# A grader failure exits non-zero before the copy, so Gradescope shows an autograder error,
+# never a score made of it.
 set -euo pipefail
 export KERAS_BACKEND={backend}
 rm -rf /tmp/submissions /tmp/results
@@ -40,8 +43,8 @@ mkdir -p /tmp/submissions /autograder/results
 cp -r /autograder/submission /tmp/submissions/student
 cd /autograder/source/kit
 /autograder/venv/bin/python -m grader grade /tmp/submissions --out /tmp/results \\
-    --jobs 1 --no-progress{only_flag}
-cp /tmp/results/student/results.json /autograder/results/results.json
+    --jobs 1 --isolation auto --no-progress{only_flag}
+cp /tmp/results/students/student/results.json /autograder/results/results.json
 """
 
 

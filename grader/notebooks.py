@@ -8,7 +8,12 @@ some editors drop metadata, so the grader accepts whichever survived.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import stat
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,7 @@ __all__ = [
     "release",
     "release_notebook",
     "stale_notebooks",
+    "student_name",
 ]
 
 METADATA_KEY = "course_kit"
@@ -37,6 +43,18 @@ CODE_STUB = 'raise NotImplementedError("write your solution here")'
 ANSWER_STUB = "YOUR ANSWER HERE"
 # The largest notebook the grader reads; a bigger one is almost certainly saved output.
 MAX_NOTEBOOK_BYTES = 50_000_000
+# What one submission may unpack to. A course submission is a few notebooks and small files;
+# these caps refuse zip bombs and folders of datasets before they fill memory or disk.
+MAX_SUBMISSION_BYTES = 200_000_000
+MAX_ENTRIES = 2000
+# zipfile builds an object per entry of the central directory before anything can be counted,
+# so its size is checked first: room for MAX_ENTRIES headers with long names and extras.
+MAX_CENTRAL_DIRECTORY_BYTES = MAX_ENTRIES * 2048
+# Linux's limits on one file name and a sane bound on a whole path below the scratch folder.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+MAX_STUDENT_NAME_BYTES = 100
+SUBMISSION_SUFFIXES = (".zip", ".ipynb")
 
 
 def cell_id(cell) -> str | None:
@@ -81,7 +99,12 @@ def find_cells(notebooks: dict[str, object]) -> dict[str, dict]:
 
 @dataclass
 class Submission:
-    """One student's work: their name, their notebooks, and the other files they handed in."""
+    """One student's work: their name, their notebooks, and the other files they handed in.
+
+    ``problems`` are sentences for the student about what could not be read; a submission
+    with no readable notebook has an empty ``notebooks`` (and ``files`` when the whole
+    submission was refused).
+    """
 
     student: str
     notebooks: dict[str, object]
@@ -93,48 +116,359 @@ class Submission:
         return find_cells(self.notebooks)
 
 
+class _Refused(Exception):
+    """The whole submission cannot be used; the message tells the student why."""
+
+
+def student_name(path: Path) -> str:
+    """The name a submission is filed under: its folder name, or its file name without
+    ``.zip`` / ``.ipynb``, made safe to use as one folder name.
+
+    Letters, digits, ``-``, ``_`` and ``.`` are kept (no leading dot) and the name is capped;
+    a name that had to change gets a hash of the original, so two students never share one.
+    """
+    path = Path(path)
+    original = path.stem if path.suffix in SUBMISSION_SUFFIXES and not path.is_dir() else path.name
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in original).lstrip(".")
+    if safe and safe == original and len(safe.encode()) <= MAX_STUDENT_NAME_BYTES:
+        return safe
+    digest = hashlib.sha256(original.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    while len(safe.encode()) > MAX_STUDENT_NAME_BYTES - len(digest) - 1:
+        safe = safe[:-1]
+    return f"{safe or 'student'}-{digest}"
+
+
+def _ignored(relative: str) -> bool:
+    """Files no student means to hand in: bytecode caches and the Finder's ``__MACOSX``."""
+    parts = relative.split("/")
+    return "__pycache__" in parts or parts[0] == "__MACOSX"
+
+
+def _path_fault(relative: str) -> str | None:
+    """Why ``relative`` cannot be written below a folder as it is, or None."""
+    if relative.startswith("/"):
+        return "is an absolute path"
+    parts = relative.split("/")
+    if ".." in parts:
+        return "reaches outside the folder with '..'"
+    if any(part in ("", ".") for part in parts):
+        return "has an empty or '.' folder name"
+    if len(relative.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts):
+        return f"has a name longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def _tree_fault(files: list[str], folders: list[str]) -> str | None:
+    """Why these paths (relative, ``/``-separated) do not form one folder tree, or None."""
+    for relative in [*files, *folders]:
+        fault = _path_fault(relative)
+        if fault:
+            return f"the entry {relative[:80]!r} {fault}"
+    seen = set()
+    for relative in files:
+        if relative in seen:
+            return f"it holds {relative!r} twice"
+        seen.add(relative)
+    parents = set(folders)
+    for relative in files:
+        parts = relative.split("/")
+        parents.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+    clash = sorted(seen & parents)
+    if clash:
+        return f"it holds both a file and a folder named {clash[0]!r}"
+    return None
+
+
+def _too_big(what: str, size: int) -> str:
+    return (f"{what} unpacks to {size / 1e6:.0f} MB, more than the "
+            f"{MAX_SUBMISSION_BYTES // 1_000_000} MB the grader accepts; hand in your notebooks "
+            "and the small files they read, without datasets or saved models")
+
+
+def _central_directory_bytes(path: Path) -> int | None:
+    """The size the zip's end record declares for its central directory (None: no end
+    record, which zipfile then reports). Zip64 archives read as too large: a course
+    submission never needs more than 4 GB or 65535 entries."""
+    end_record = struct.Struct("<4s4H2LH")
+    with open(path, "rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, stream.tell() - end_record.size - 0xFFFF))  # the comment's limit
+        tail = stream.read()
+    start = tail.rfind(b"PK\x05\x06")
+    if start < 0 or len(tail) - start < end_record.size:
+        return None
+    *_, entries, size, _, _ = end_record.unpack_from(tail, start)
+    return size if entries != 0xFFFF and size != 0xFFFFFFFF else 0xFFFFFFFF
+
+
+def _read_zip(path: Path) -> dict[str, bytes]:
+    label = path.name
+    again = "zip your folder again and hand in the new file"
+    try:
+        directory_bytes = _central_directory_bytes(path)
+    except OSError as error:
+        raise _Refused(f"{label} could not be read ({error.strerror})") from None
+    if (directory_bytes or 0) > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise _Refused(f"{label} has more entries than the {MAX_ENTRIES} the grader reads; "
+                       "hand in your notebooks and the files they need")
+    try:
+        archive = zipfile.ZipFile(path)
+    except Exception as error:  # zipfile fails in many ways on bad input; all are the zip's
+        raise _Refused(f"{label} is not a readable zip file ({_zip_reason(error)}); {again}") \
+            from None
+    with archive:
+        entries = [e for e in archive.infolist() if not _ignored(e.filename)]
+        if len(entries) > MAX_ENTRIES:
+            raise _Refused(f"{label} has {len(entries)} entries, more than the {MAX_ENTRIES} "
+                           "the grader reads; hand in your notebooks and the files they need")
+        if any(entry.flag_bits & 0x1 for entry in entries):
+            raise _Refused(f"{label} is encrypted; hand in an unencrypted zip")
+        files = [e for e in entries if not e.is_dir()]
+        fault = _tree_fault([e.filename for e in files],
+                            [e.filename.rstrip("/") for e in entries if e.is_dir()])
+        if fault:
+            raise _Refused(f"{label} cannot be unpacked: {fault}; {again}")
+        declared = sum(e.file_size for e in files)
+        if declared > MAX_SUBMISSION_BYTES:
+            raise _Refused(_too_big(label, declared))
+        contents = {}
+        for entry in files:
+            try:
+                contents[entry.filename] = _read_entry(archive, entry)
+            except Exception as error:  # as above: a damaged entry, whatever zipfile says
+                raise _Refused(f"{label} is not a readable zip file ({_zip_reason(error)} in "
+                               f"{entry.filename}); {again}") from None
+    names = list(contents)
+    # A zip of the folder has one top directory; strip it so paths match a folder.
+    tops = {name.split("/", 1)[0] for name in names}
+    if len(tops) == 1 and all("/" in name for name in names):
+        return {name.split("/", 1)[1]: data for name, data in contents.items()}
+    return contents
+
+
+def _zip_reason(error: Exception) -> str:
+    message = str(error)
+    if "CRC" in message:
+        return "CRC error"
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
+    """The bytes of one entry, never more than its declared size (whose total was checked
+    against the cap): an entry that inflates to more fails its CRC check instead."""
+    with archive.open(entry) as stream:
+        return stream.read(entry.file_size)
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes | None:
+    """At most ``limit + 1`` bytes of ``path``, or None if it is not a regular file.
+
+    Opened without following a symbolic link and without blocking, so that a FIFO or a
+    device cannot stall the grader.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return stream.read(limit + 1)
+
+
+def _read_folder(root: Path, problems: list[str]) -> dict[str, bytes]:
+    """Every regular file below ``root``; links, FIFOs, devices and unreadable files are
+    left out with a problem each."""
+    files: dict[str, bytes] = {}
+    budget = MAX_SUBMISSION_BYTES
+
+    def walk(folder: Path, prefix: str):
+        nonlocal budget
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            problems.append(f"the folder {prefix or '.'} could not be read ({error.strerror}); "
+                            "it was left out")
+            return
+        for entry in entries:
+            relative = prefix + entry.name
+            if _ignored(relative):
+                continue
+            fault = _path_fault(relative)
+            if fault:
+                raise _Refused(f"the submission cannot be used: {relative[:80]!r} {fault}")
+            if entry.is_symlink():
+                problems.append(f"{relative} is a symbolic link, not a file; it was left out")
+            elif entry.is_dir(follow_symlinks=False):
+                walk(Path(entry.path), relative + "/")
+            elif not entry.is_file(follow_symlinks=False):
+                problems.append(f"{relative} is not a regular file; it was left out")
+            elif len(files) >= MAX_ENTRIES:
+                raise _Refused(f"the submission has more than {MAX_ENTRIES} files; hand in "
+                               "your notebooks and the files they need")
+            else:
+                try:
+                    data = _read_regular_file(Path(entry.path), budget)
+                except OSError as error:
+                    problems.append(f"{relative} could not be read ({error.strerror}); "
+                                    "it was left out")
+                    continue
+                if data is None:
+                    problems.append(f"{relative} is not a regular file; it was left out")
+                    continue
+                if len(data) > budget:
+                    raise _Refused(_too_big("the submission", MAX_SUBMISSION_BYTES + 1))
+                budget -= len(data)
+                files[relative] = data
+
+    walk(root, "")
+    return files
+
+
+def _read_single_notebook(path: Path) -> dict[str, bytes]:
+    try:
+        data = _read_regular_file(path, MAX_NOTEBOOK_BYTES)
+    except OSError as error:
+        raise _Refused(f"{path.name} could not be read ({error.strerror})") from None
+    if data is None:
+        raise _Refused(f"{path.name} is not a regular file")
+    return {path.name: data}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _cell_fault(cell, *, source_lines_allowed: bool) -> str | None:
+    """What the grader cannot use in one cell (it reads cell_type, source and metadata)."""
+    if not isinstance(cell, dict):
+        return "is not a JSON object"
+    if not isinstance(cell.get("cell_type"), str):
+        return "has no cell_type"
+    source = cell.get("source")
+    lines = source_lines_allowed and isinstance(source, list)
+    if not (isinstance(source, str) or lines and all(isinstance(s, str) for s in source)):
+        return ("has no source" if source is None
+                else f"has a source that is not text ({type(source).__name__})")
+    if not isinstance(cell.get("metadata", {}), dict):
+        return "has metadata that is not a JSON object"
+    return None
+
+
+def _notebook_fault(raw) -> str | None:
+    """Why parsed JSON ``raw`` cannot be used as a notebook, or None."""
+    if not isinstance(raw, dict):
+        return "is JSON but not a notebook (no top-level object)"
+    version = raw.get("nbformat")
+    if version is None:
+        return "is JSON but not a notebook (no nbformat version)"
+    if not _is_int(version) or version not in nbformat.versions:
+        return f"has an unknown notebook format version {version!r}"
+    if not _is_int(raw.get("nbformat_minor", 0)):
+        return ("has a notebook format minor version that is not a number "
+                f"({raw['nbformat_minor']!r})")
+    if not isinstance(raw.get("metadata", {}), dict):
+        return "has notebook metadata that is not a JSON object"
+    if version < 4:
+        return None  # an old format: its cells are checked once converted
+    if not isinstance(raw.get("cells"), list):
+        return "has no list of cells"
+    for number, cell in enumerate(raw["cells"], start=1):
+        fault = _cell_fault(cell, source_lines_allowed=True)
+        if fault:
+            return f"cell {number} {fault}"
+    return None
+
+
+def _graded_metadata_faults(notebook) -> list[str]:
+    """Graded-id metadata of the wrong shape: harmless (it is ignored), but worth saying."""
+    faults = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        marker = cell.get("metadata", {}).get(METADATA_KEY)
+        if marker is None:
+            continue
+        if not isinstance(marker, dict):
+            faults.append(f"cell {number} has {METADATA_KEY} metadata that is not a JSON "
+                          f"object ({type(marker).__name__}); that metadata is ignored")
+        elif "graded" in marker and not isinstance(marker["graded"], str):
+            faults.append(f"cell {number} has {METADATA_KEY} metadata whose graded id is not "
+                          f"text ({type(marker['graded']).__name__}); that metadata is ignored")
+    return faults
+
+
+def _as_version_4(raw: dict):
+    """``raw`` (checked by :func:`_notebook_fault`) as a format-4 notebook.
+
+    Format 4 is taken as it is, only its cell sources joined: nbformat's own reader also
+    walks outputs and attachments, which the grader never reads, and crashes on odd ones.
+    Older formats go through nbformat's converters.
+    """
+    if raw["nbformat"] == 4:
+        notebook = nbformat.from_dict(raw)
+        for cell in notebook.cells:
+            if isinstance(cell.source, list):
+                cell.source = "".join(cell.source)
+        return notebook
+    old = nbformat.versions[raw["nbformat"]].to_notebook_json(
+        raw, minor=raw.get("nbformat_minor", 0))
+    return nbformat.convert(old, 4)
+
+
 def _read_notebook(name: str, data: bytes, problems: list[str]):
+    """The notebook in ``data`` (format 4), or None with the reason added to ``problems``."""
+    repair = "; open it in Jupyter, save it, and hand it in again"
     if len(data) > MAX_NOTEBOOK_BYTES:
-        problems.append(f"{name}: larger than {MAX_NOTEBOOK_BYTES} bytes, not read")
+        problems.append(f"{name}: larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB, not read; "
+                        "clear its outputs and hand it in again")
         return None
     try:
-        return nbformat.reads(data.decode("utf-8"), as_version=4)
-    except Exception as error:  # any malformed file is the student's problem, reported
-        problems.append(f"{name}: not a readable notebook ({type(error).__name__}: {error})")
+        raw = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        problems.append(f"{name}: not a readable notebook (not UTF-8 text){repair}")
         return None
+    except (ValueError, RecursionError) as error:
+        problems.append(f"{name}: not a readable notebook (invalid JSON: {error}){repair}")
+        return None
+    fault = _notebook_fault(raw)
+    if fault is None:
+        try:
+            notebook = _as_version_4(raw)
+        except Exception as error:  # nbformat's converters assume well-formed old notebooks
+            fault = f"could not be converted to the current format ({type(error).__name__})"
+    if fault is None:
+        fault = next((f"cell {number} {cell_fault}"
+                      for number, cell in enumerate(notebook.get("cells") or [], start=1)
+                      if (cell_fault := _cell_fault(cell, source_lines_allowed=False))), None)
+    if fault is not None:
+        problems.append(f"{name}: {fault}{repair}")
+        return None
+    problems += [f"{name}: {fault}" for fault in _graded_metadata_faults(notebook)]
+    return notebook
 
 
 def load_submission(path: Path) -> Submission:
     """Read a submission: a folder of notebooks, a ``.zip`` of that folder, or one ``.ipynb``.
 
+    Never raises for what the student handed in: whatever cannot be read is described in
+    ``problems``. The files returned form a tree that can be written below a folder (no
+    absolute paths, no ``..``, no file that is also a folder, names of sane length).
+
     Raises:
-        ValueError: if ``path`` is none of these.
+        ValueError: if ``path`` is none of these forms (a caller's mistake, not a student's).
     """
     path = Path(path)
-    files: dict[str, bytes] = {}
-    if path.is_dir():
-        student = path.name
-        for item in sorted(path.rglob("*")):
-            if item.is_file() and not item.is_symlink() and "__pycache__" not in item.parts:
-                files[item.relative_to(path).as_posix()] = item.read_bytes()
-    elif path.suffix == ".zip":
-        student = path.stem
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
-            # A zip of the folder has one top directory; strip it so paths match a folder.
-            tops = {n.split("/", 1)[0] for n in names}
-            strip = len(tops) == 1 and all("/" in n for n in names)
-            for name in names:
-                relative = name.split("/", 1)[1] if strip else name
-                if ".." in Path(relative).parts or relative.startswith("/"):
-                    continue
-                files[relative] = archive.read(name)
-    elif path.suffix == ".ipynb":
-        student = path.stem
-        files[path.name] = path.read_bytes()
-    else:
-        raise ValueError(f"submission {path}: expected a folder, a .zip or an .ipynb file")
     problems: list[str] = []
+    try:
+        if path.is_dir():
+            files = _read_folder(path, problems)
+        elif path.suffix == ".zip":
+            files = _read_zip(path)
+        elif path.suffix == ".ipynb":
+            files = _read_single_notebook(path)
+        else:
+            raise ValueError(f"submission {path}: expected a folder, a .zip or an .ipynb file")
+    except _Refused as refusal:
+        problems.append(str(refusal))
+        files = {}
     notebooks = {}
     for name, data in files.items():
         if name.endswith(".ipynb") and ".ipynb_checkpoints" not in name:
@@ -142,8 +476,9 @@ def load_submission(path: Path) -> Submission:
             if notebook is not None:
                 notebooks[name] = notebook
     if not notebooks:
-        problems.append("no notebook found in the submission")
-    return Submission(student=student, notebooks=notebooks, files=files, problems=problems)
+        problems.append("no readable notebook found in the submission")
+    return Submission(student=student_name(path), notebooks=notebooks, files=files,
+                      problems=problems)
 
 
 def _strip_solutions(source: str, stub: str) -> str:

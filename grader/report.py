@@ -1,8 +1,10 @@
 """What the grader writes: result.json, feedback.md, manual.md, Gradescope results.json,
 grades.csv, the class summary, and merging manual marks back in.
 
-``result.json`` is each student's record and is written last, so its presence means the
-student is completely graded; every other file can be rebuilt from it.
+Layout: ``RESULTS/students/<student>/`` holds each student's files, so no student name can
+collide with the class-level files at the top (``grades.csv``, ``run.json``, the lock).
+``result.json`` is each student's record and is written last; every other file can be rebuilt
+from it. A result with ``"final": false`` holds no grade (the grader failed on it).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import io
 import json
 from pathlib import Path
 
-from grader.files import atomic_write_json, atomic_write_text
+from grader.files import atomic_write_json, atomic_write_text, results_lock
 from grader.registry import QUESTIONS
 
-__all__ = ["class_summary", "feedback_markdown", "gradescope_results", "load_results",
-           "manual_markdown", "merge_manual", "write_grades_csv", "write_student"]
+__all__ = ["class_summary", "feedback_markdown", "gradescope_results", "is_final",
+           "load_results", "manual_markdown", "merge_manual", "result_path", "student_folder",
+           "write_grades_csv", "write_student"]
 
 RESULT = "result.json"
+STUDENTS = "students"
+# What grades.csv and the class table show instead of a total for a result with no grade.
+INCOMPLETE = "incomplete"
 
 
 def _number(value):
@@ -27,6 +33,37 @@ def _number(value):
 
 def question_score(entry: dict) -> float:
     return float(entry.get("auto_score") or 0.0) + float(entry.get("manual_score") or 0.0)
+
+
+def is_final(result: dict) -> bool:
+    """Whether ``result`` is a grade (results written before the flag existed are)."""
+    return result.get("final", True) is True
+
+
+def student_folder(out: Path, student: str) -> Path:
+    """``out/students/<student>``.
+
+    Raises:
+        ValueError: if ``student`` is not a plain folder name (it would land elsewhere).
+    """
+    if not student or student.startswith(".") or Path(student).name != student:
+        raise ValueError(f"student name {student!r} is not a plain folder name")
+    return Path(out) / STUDENTS / student
+
+
+def result_path(out: Path, student: str) -> Path:
+    return student_folder(out, student) / RESULT
+
+
+def _cell(result: dict, qid: str) -> str:
+    """One question's cell in grades.csv and the class table: its score, or its status in a
+    result that is not a grade (numbers there would be taken for marks)."""
+    entry = result["questions"][qid]
+    return _number(question_score(entry)) if is_final(result) else entry["status"]
+
+
+def _total(result: dict) -> str:
+    return _number(totals(result)[0]) if is_final(result) else INCOMPLETE
 
 
 def totals(result: dict) -> tuple[float, float]:
@@ -38,10 +75,13 @@ def totals(result: dict) -> tuple[float, float]:
 
 def feedback_markdown(result: dict) -> str:
     score, maximum = totals(result)
-    lines = [f"# Feedback for {result['student']}", "",
-             f"Score so far: **{_number(score)} / {_number(maximum)}** "
-             f"(backend {result.get('backend')}, device {result.get('device')}). "
-             "Free-text parts are marked by hand and added later.", ""]
+    lines = [f"# Feedback for {result['student']}", ""]
+    if not is_final(result):
+        lines += ["**Grading did not finish**: the grader failed on this submission (see "
+                  "below). This is not a grade; the submission is graded again.", ""]
+    lines += [f"Score so far: **{_number(score)} / {_number(maximum)}** "
+              f"(backend {result.get('backend')}, device {result.get('device')}). "
+              "Free-text parts are marked by hand and added later.", ""]
     for problem in result.get("problems", []):
         lines.append(f"- Submission: {problem}")
     for qid, entry in result["questions"].items():
@@ -112,7 +152,7 @@ def gradescope_results(result: dict) -> dict:
 
 def write_student(out: Path, result: dict, answers: dict) -> None:
     """Write every file of one student; ``result.json`` last (it marks the student done)."""
-    folder = Path(out) / result["student"]
+    folder = student_folder(out, result["student"])
     atomic_write_text(folder / "feedback.md", feedback_markdown(result))
     atomic_write_text(folder / "manual.md", manual_markdown(result, answers))
     atomic_write_json(folder / "results.json", gradescope_results(result))
@@ -121,7 +161,7 @@ def write_student(out: Path, result: dict, answers: dict) -> None:
 
 def load_results(out: Path) -> list[dict]:
     results = []
-    for path in sorted(Path(out).glob(f"*/{RESULT}")):
+    for path in sorted((Path(out) / STUDENTS).glob(f"*/{RESULT}")):
         results.append(json.loads(path.read_text()))
     return results
 
@@ -134,10 +174,8 @@ def write_grades_csv(out: Path) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", *qids, "total", "max", "device", "backend"])
     for result in results:
-        score, maximum = totals(result)
-        row = [_number(question_score(result["questions"][q])) if q in result["questions"] else ""
-               for q in qids]
-        writer.writerow([result["student"], *row, _number(score), _number(maximum),
+        row = [_cell(result, q) if q in result["questions"] else "" for q in qids]
+        writer.writerow([result["student"], *row, _total(result), _number(totals(result)[1]),
                          result.get("device"), result.get("backend")])
     path = Path(out) / "grades.csv"
     atomic_write_text(path, buffer.getvalue())
@@ -152,17 +190,16 @@ def class_summary(results: list[dict]) -> str:
     header = ["student", *qids, "total"]
     rows = []
     for result in results:
-        score, maximum = totals(result)
         rows.append([result["student"],
-                     *[_number(question_score(result["questions"][q])) if q in result["questions"]
-                       else "-" for q in qids],
-                     f"{_number(score)}/{_number(maximum)}"])
+                     *[_cell(result, q) if q in result["questions"] else "-" for q in qids],
+                     f"{_total(result)}/{_number(totals(result)[1])}"])
+    graded = [r for r in results if is_final(r)]
     means = ["mean"]
     for q in qids:
-        scores = [question_score(r["questions"][q]) for r in results if q in r["questions"]]
-        means.append(f"{sum(scores) / len(scores):.1f}")
-    totals_list = [totals(r)[0] for r in results]
-    means.append(f"{sum(totals_list) / len(totals_list):.1f}")
+        scores = [question_score(r["questions"][q]) for r in graded if q in r["questions"]]
+        means.append(f"{sum(scores) / len(scores):.1f}" if scores else "-")
+    totals_list = [totals(r)[0] for r in graded]
+    means.append(f"{sum(totals_list) / len(totals_list):.1f}" if totals_list else "-")
     widths = [max(len(str(row[i])) for row in [header, *rows, means]) for i in range(len(header))]
     line = lambda row: "  ".join(str(v).rjust(w) if i else str(v).ljust(w)  # noqa: E731
                                  for i, (v, w) in enumerate(zip(row, widths)))
@@ -178,7 +215,8 @@ def merge_manual(marks_csv: Path, out: Path) -> int:
 
     Raises:
         ValueError: naming each bad row (unknown student or question, a question without a
-            manual part, points outside 0..max).
+            manual part, points outside 0..max, a student not completely graded).
+        ResultsBusy: when a grader is writing to ``out``.
     """
     out = Path(out)
     with open(marks_csv, newline="") as stream:
@@ -187,38 +225,45 @@ def merge_manual(marks_csv: Path, out: Path) -> int:
     if not rows or not required <= set(rows[0]):
         raise ValueError(f"{marks_csv}: expected a header with columns {sorted(required)} "
                          f"(and optionally comment)")
-    results = {r["student"]: r for r in load_results(out)}
-    errors, changed = [], set()
-    for line, row in enumerate(rows, start=2):
-        student, qid = row["student"].strip(), row["question"].strip()
-        result = results.get(student)
-        if result is None:
-            errors.append(f"line {line}: no graded student {student!r} in {out}")
-            continue
-        entry = result["questions"].get(qid)
-        if entry is None or not entry["manual_max"]:
-            errors.append(f"line {line}: question {qid!r} has no manual part for {student!r}")
-            continue
-        try:
-            points = float(row["points"])
-        except ValueError:
-            errors.append(f"line {line}: points {row['points']!r} is not a number")
-            continue
-        if not 0 <= points <= entry["manual_max"]:
-            errors.append(f"line {line}: points {points:g} outside 0..{entry['manual_max']:g}")
-            continue
-        entry["manual_score"] = points
-        entry["manual_comment"] = (row.get("comment") or "").strip()
-        if entry["status"] == "manual":
-            entry["status"] = "marked"
-        changed.add(student)
-    if errors:
-        raise ValueError(f"{marks_csv}: " + "; ".join(errors))
-    for student in sorted(changed):
-        result = results[student]
-        answers = result.pop("answers", {})
-        for entry in result["questions"].values():
-            entry["score"] = question_score(entry)
-        write_student(out, result, answers)
-    write_grades_csv(out)
+    if not out.is_dir():
+        raise ValueError(f"--out {out}: no results folder")
+    with results_lock(out):  # a grader writing the same students would undo the marks
+        results = {r["student"]: r for r in load_results(out)}
+        errors, changed = [], set()
+        for line, row in enumerate(rows, start=2):
+            student, qid = row["student"].strip(), row["question"].strip()
+            result = results.get(student)
+            if result is None:
+                errors.append(f"line {line}: no graded student {student!r} in {out}")
+                continue
+            if not is_final(result):
+                errors.append(f"line {line}: {student!r} is not completely graded (the grader "
+                              "failed on it); grade again before merging marks")
+                continue
+            entry = result["questions"].get(qid)
+            if entry is None or not entry["manual_max"]:
+                errors.append(f"line {line}: question {qid!r} has no manual part for {student!r}")
+                continue
+            try:
+                points = float(row["points"])
+            except ValueError:
+                errors.append(f"line {line}: points {row['points']!r} is not a number")
+                continue
+            if not 0 <= points <= entry["manual_max"]:
+                errors.append(f"line {line}: points {points:g} outside 0..{entry['manual_max']:g}")
+                continue
+            entry["manual_score"] = points
+            entry["manual_comment"] = (row.get("comment") or "").strip()
+            if entry["status"] == "manual":
+                entry["status"] = "marked"
+            changed.add(student)
+        if errors:
+            raise ValueError(f"{marks_csv}: " + "; ".join(errors))
+        for student in sorted(changed):
+            result = results[student]
+            answers = result.pop("answers", {})
+            for entry in result["questions"].values():
+                entry["score"] = question_score(entry)
+            write_student(out, result, answers)
+        write_grades_csv(out)
     return sum(1 for _ in rows)

@@ -10,6 +10,7 @@ from grader.__main__ import build_parser, main
 from grader.files import atomic_write_text
 from grader.gradescope import build_bundle
 from grader.report import (
+    class_summary,
     gradescope_results,
     load_results,
     merge_manual,
@@ -37,14 +38,15 @@ def result_for(student, auto_score):
 def test_files_grades_csv_and_gradescope_format(tmp_path):
     write_student(tmp_path, result_for("ann", 7.0), {"q3_4_answer": "Molecules; traffic."})
     write_student(tmp_path, result_for("ben", 3.0), {})
-    assert {p.name for p in (tmp_path / "ann").iterdir()} == {
+    students = tmp_path / "students"
+    assert {p.name for p in (students / "ann").iterdir()} == {
         "result.json", "feedback.md", "manual.md", "results.json"}
-    assert "Molecules; traffic." in (tmp_path / "ann" / "manual.md").read_text()
-    assert "(cell q3_4_answer not found)" in (tmp_path / "ben" / "manual.md").read_text()
+    assert "Molecules; traffic." in (students / "ann" / "manual.md").read_text()
+    assert "(cell q3_4_answer not found)" in (students / "ben" / "manual.md").read_text()
     rows = list(csv.DictReader(write_grades_csv(tmp_path).read_text().splitlines()))
     assert [(r["student"], r["q1_2"], r["total"], r["max"]) for r in rows] == [
         ("ann", "7", "7", "10"), ("ben", "3", "3", "10")]
-    gradescope = json.loads((tmp_path / "ann" / "results.json").read_text())
+    gradescope = json.loads((students / "ann" / "results.json").read_text())
     assert gradescope["score"] == 7.0
     assert {t["max_score"] for t in gradescope["tests"]} == {7, 3}
     assert not list(tmp_path.rglob("*.tmp")), "atomic writes leave no temporary files"
@@ -58,7 +60,7 @@ def test_merge_manual_folds_marks_and_rejects_bad_rows(tmp_path):
     (ann,) = load_results(tmp_path)
     assert ann["questions"]["q3_4"]["manual_score"] == 2.5
     assert ann["questions"]["q3_4"]["status"] == "marked"
-    assert "good examples" in (tmp_path / "ann" / "feedback.md").read_text()
+    assert "good examples" in (tmp_path / "students" / "ann" / "feedback.md").read_text()
     assert gradescope_results(ann)["score"] == 9.5
     grades = csv.DictReader((tmp_path / "grades.csv").read_text().splitlines())
     assert next(grades)["total"] == "9.5"
@@ -73,6 +75,25 @@ def test_merge_manual_folds_marks_and_rejects_bad_rows(tmp_path):
     assert load_results(tmp_path)[0]["questions"]["q3_4"]["manual_score"] == 2.5
 
 
+def test_result_that_is_not_a_grade_shows_no_numbers_and_takes_no_marks(tmp_path):
+    unfinished = result_for("cat", 0.0)
+    unfinished["final"] = False
+    unfinished["questions"]["q1_2"]["status"] = "grader-error"
+    write_student(tmp_path, result_for("ann", 7.0), {})
+    write_student(tmp_path, unfinished, {})
+    rows = {r["student"]: r for r in csv.DictReader(
+        write_grades_csv(tmp_path).read_text().splitlines())}
+    assert (rows["ann"]["q1_2"], rows["ann"]["total"]) == ("7", "7")
+    assert (rows["cat"]["q1_2"], rows["cat"]["q3_4"], rows["cat"]["total"]) == (
+        "grader-error", "manual", "incomplete")
+    summary = class_summary(load_results(tmp_path))
+    assert "incomplete/10" in summary and summary.splitlines()[-1].split()[-1] == "7.0"
+    marks = tmp_path / "marks.csv"
+    marks.write_text("student,question,points\ncat,q3_4,1\n")
+    with pytest.raises(ValueError, match="'cat' is not completely graded"):
+        merge_manual(marks, tmp_path)
+
+
 def test_gradescope_bundle_has_executable_scripts_and_source(tmp_path):
     path = build_bundle(tmp_path / "autograder.zip", only="q1_2,q1_5", backend="torch")
     with zipfile.ZipFile(path) as bundle:
@@ -84,7 +105,7 @@ def test_gradescope_bundle_has_executable_scripts_and_source(tmp_path):
             assert (bundle.getinfo(script).external_attr >> 16) & 0o111
         run = bundle.read("run_autograder").decode()
         assert "KERAS_BACKEND=torch" in run and "--only q1_2,q1_5" in run
-        assert "/autograder/results/results.json" in run
+        assert "cp /tmp/results/students/student/results.json /autograder/results/" in run
     with pytest.raises(ValueError, match="unknown question"):
         build_bundle(tmp_path / "x.zip", only="q7_1")
 
