@@ -42,12 +42,25 @@ NOTEBOOKS = {
 
 # What an implementation question may not use: the kit's own answers and Keras' built-in
 # recurrent and dense layers (a dotted prefix matches a module, a class or anything inside).
+# grader/policy.py applies these lists to the submitted source: a Keras class is also
+# refused under any other path that ends in its name (keras.src..., tf.keras.layers...), a
+# kit answer module under any re-export, and reflection or dynamic code is refused outright.
 KIT_ANSWERS = ("course_kit.layers", "course_kit.models", "course_kit.sampling",
                "course_kit.training", "course_kit.graphs")
+# Other libraries' layers (torch.nn, flax, spektral, ...) are refused by the policy itself,
+# not listed here: these lists also go to the student process, where the probe looks for
+# them in the student's classes, and on the torch backend every Keras layer is a
+# torch.nn.Module.
 KERAS_RECURRENT = ("keras.layers.SimpleRNNCell", "keras.layers.SimpleRNN", "keras.layers.LSTMCell",
                    "keras.layers.LSTM", "keras.layers.GRUCell", "keras.layers.GRU",
-                   "keras.layers.RNN", "keras.layers.Dense")
-KERAS_GRAPH = ("keras.layers.Dense", "keras.layers.Attention", "keras.layers.MultiHeadAttention")
+                   "keras.layers.RNN", "keras.layers.ConvLSTM1D", "keras.layers.ConvLSTM2D",
+                   "keras.layers.ConvLSTM3D", "keras.layers.Dense", "keras.layers.EinsumDense")
+KERAS_GRAPH = ("keras.layers.Dense", "keras.layers.EinsumDense", "keras.layers.Attention",
+               "keras.layers.AdditiveAttention", "keras.layers.MultiHeadAttention",
+               "keras.layers.GroupQueryAttention")
+OPTIMIZER_LIBRARIES = ("keras.optimizers", "tensorflow.keras.optimizers", "tf_keras.optimizers",
+                       "tensorflow.optimizers", "torch.optim", "optax",
+                       "jax.example_libraries.optimizers")
 
 
 @dataclass(frozen=True)
@@ -188,7 +201,7 @@ QUESTIONS: dict[str, Question] = {
             ),
             rubric=(RubricItem("why adaptive and momentum methods beat plain SGD", 3),),
             probe="optimizers",
-            forbidden=KIT_ANSWERS + ("keras.optimizers", "torch.optim", "optax"),
+            forbidden=KIT_ANSWERS + OPTIMIZER_LIBRARIES,
         ),
         Question(
             "q1_5", "LSTM gates and parameter count", 1,

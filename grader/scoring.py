@@ -6,13 +6,24 @@ pickle), the references from ``grader/references/``.
 
 from __future__ import annotations
 
-import ast
-
 import numpy as np
 
+from grader import policy
 from grader.registry import Check, Question
 
-__all__ = ["compare", "forbidden_uses", "score_question"]
+__all__ = ["compare", "score_question"]
+
+# dtype kinds that are not real numbers or booleans: complex, object, text, bytes, void
+# (structured arrays are void), datetimes.
+_NOT_REAL = {
+    "c": "complex-valued output: expected real numbers",
+    "O": "object array output: expected an array of numbers",
+    "U": "text output: expected numbers",
+    "S": "bytes output: expected numbers",
+    "V": "raw or structured output: expected a plain array of numbers",
+    "M": "date-time output: expected numbers",
+    "m": "time-delta output: expected numbers",
+}
 
 
 def _error_summary(actual, expected):
@@ -35,6 +46,11 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
         result["message"] = "not computed (see the notes above)"
         return result
     actual = np.asarray(outputs[check.output])
+    if actual.dtype.kind in _NOT_REAL or actual.dtype.fields is not None:
+        # never compare through a cast: float(1+2j) would silently drop the imaginary part
+        kind = "V" if actual.dtype.fields is not None else actual.dtype.kind
+        result["message"] = f"{_NOT_REAL[kind]} (got dtype {actual.dtype})"
+        return result
     if check.kind == "accuracy":
         if actual.shape != expected.shape:
             result["message"] = f"shape mismatch: got {actual.shape}, expected {expected.shape}"
@@ -74,72 +90,26 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
     return result
 
 
-class _DottedNames(ast.NodeVisitor):
-    """Full dotted names a source refers to, with ``import x as y`` aliases resolved."""
-
-    def __init__(self):
-        self.aliases, self.names = {}, set()
-
-    def visit_Import(self, node):
-        for alias in node.names:
-            self.names.add(alias.name)
-            self.aliases[alias.asname or alias.name.split(".")[0]] = (
-                alias.name if alias.asname else alias.name.split(".")[0])
-
-    def visit_ImportFrom(self, node):
-        module = node.module or ""
-        for alias in node.names:
-            full = f"{module}.{alias.name}"
-            self.names.add(full)
-            self.aliases[alias.asname or alias.name] = full
-
-    def visit_Attribute(self, node):
-        parts, current = [], node
-        while isinstance(current, ast.Attribute):
-            parts.append(current.attr)
-            current = current.value
-        if isinstance(current, ast.Name) and current.id in self.aliases:
-            self.names.add(".".join([self.aliases[current.id], *reversed(parts)]))
-        self.generic_visit(node)
-
-    def visit_Name(self, node):
-        if node.id in self.aliases:
-            self.names.add(self.aliases[node.id])
-
-
-def forbidden_uses(source: str, forbidden) -> list[str]:
-    """Dotted names in ``source`` that a forbidden prefix matches (``ast``, never executed)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    visitor = _DottedNames()
-    visitor.visit(tree)
-    return sorted(
-        name for name in visitor.names
-        if any(name == prefix or name.startswith(prefix + ".") for prefix in forbidden)
-    )
-
-
-def _matches(name, forbidden):
-    return any(name == p or name.startswith(p + ".") for p in forbidden)
-
-
 def score_question(question: Question, outcome, reference: dict, sources: list[str]) -> dict:
-    """The result entry of one automatically checked question."""
+    """The result entry of one automatically checked question.
+
+    Whether the graded cells may score is decided here, in the grader's process, from their
+    source (:func:`grader.policy.violations`). The student process's own report (the
+    forbidden classes its probe found in the student's objects) may only ever take credit
+    away, never give it: that process runs the student's code, so a clean report proves
+    nothing.
+    """
     entry = {"checks": [], "notes": []}
-    static = sorted({n for source in sources for n in forbidden_uses(source, question.forbidden)})
-    imported = [n for n in (outcome.header.get("imports") or []) if _matches(n, question.forbidden)]
-    classes = list(outcome.header.get("kit_classes") or [])
-    if static or imported or classes:
-        used = sorted(set(static) | set(imported)) + classes
-        entry.update(status="forbidden", auto_score=0.0)
-        entry["notes"].append(
-            "this question asks for your own implementation, but the graded cells use "
-            f"{', '.join(used)}; no credit for the automatic checks (write the computation "
-            "from raw weights and keras.ops instead)")
-        entry["checks"] = [dict(name=c.name, points=0.0, max=c.points, passed=False,
-                                message="not scored: forbidden reuse") for c in question.checks]
+    reasons = policy.violations(sources, question.forbidden, names=question.code_cells)
+    reported = [str(name) for name in outcome.header.get("kit_classes") or []]
+    if reported and question.forbidden:
+        reasons.append("the graded cells' objects are built on "
+                       f"{', '.join(reported)}; {policy.OWN}")
+    not_scored = [dict(name=c.name, points=0.0, max=c.points, passed=False,
+                       message="not scored: see the notes") for c in question.checks]
+    if reasons and outcome.status == "ok":
+        entry.update(status="forbidden", auto_score=0.0, checks=not_scored)
+        entry["notes"] += [f"no credit for the automatic checks: {r}" for r in reasons]
         return entry
     if outcome.status != "ok":
         entry["status"] = outcome.status
@@ -154,6 +124,8 @@ def score_question(question: Question, outcome, reference: dict, sources: list[s
         entry["checks"] = [dict(name=c.name, points=0.0, max=c.points, passed=False,
                                 message=f"not run ({outcome.status})") for c in question.checks]
         entry["auto_score"] = 0.0
+        # the run failed anyway: its own message comes first, the policy's after it
+        entry["notes"] += [f"no credit for the automatic checks: {r}" for r in reasons]
         return entry
     entry["notes"] += [str(note) for note in outcome.header.get("notes") or []]
     entry["checks"] = [compare(check, outcome.arrays, reference) for check in question.checks]
