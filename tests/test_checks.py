@@ -1,35 +1,129 @@
-"""The visible notebook checks pass right answers and fail wrong ones with a hint."""
+"""The visible notebook checks pass right answers (returning None) and fail wrong ones with the
+hint of ``course_kit.feedback`` that names the mistake; a failure shows in a few lines."""
+
+import subprocess
+import sys
 
 import keras
+import nbformat
 import numpy as np
 import pytest
 from keras import ops
+from nbclient import NotebookClient
 
 from course_kit import checks
-from course_kit.layers import GRUCell, LSTMCell, PeepholeLSTMCell, VanillaRNNCell
+from course_kit.checks.recurrent import REFERENCE_CELLS
+from course_kit.feedback import HINTS, MISTAKES, relative_error
+from course_kit.graphs import propagation_steps, self_loop_adjacency
+from course_kit.layers import (
+    GCNConv,
+    GRUCell,
+    LSTMCell,
+    PeepholeLSTMCell,
+    VanillaRNNCell,
+    gcn_normalize,
+)
+from course_kit.sampling import sample_with_inverse_temperature
 from course_kit.training import bptt_vanilla_rnn, count_lstm_parameters
 from course_kit.training.optimizers import SGD, Adam, RMSProp
+from grader.registry import QUESTIONS
 
 
-def test_rel_error_is_scale_free_and_zero_for_equal_arrays():
+def fails_with(question, key, check, *args, **kwargs):
+    """Run a check that must fail; return its CheckFailed after checking the hint."""
+    with pytest.raises(checks.CheckFailed) as failure:
+        check(*args, **kwargs)
+    assert failure.value.hint == HINTS[question][key], str(failure.value)
+    return failure.value
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def test_relative_error_is_scale_free_and_zero_for_equal_arrays():
     a = np.array([1.0, -2.0, 0.0])
-    assert checks.rel_error(a, a) == 0.0
-    assert checks.rel_error(1e6 * a, 1e6 * (a + [1e-3, 0, 0])) == pytest.approx(1e-3 / 4)
-    with pytest.raises(checks.CheckFailed, match="shape"):
-        checks.rel_error(a, a[:2])
+    assert relative_error(a, a) == 0.0
+    assert relative_error(1e6 * a, 1e6 * (a + [1e-3, 0, 0])) == pytest.approx(1e-3 / 4)
+    assert relative_error([], []) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        relative_error(a, a[:2])
+    assert checks.rel_error(ops.convert_to_tensor(a), a) == 0.0  # backend tensors too
+
+
+@pytest.mark.backend_independent
+def test_feedback_imports_no_framework():
+    code = ("import sys, course_kit.feedback; "
+            "print([m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_graded_quantity_and_mistake_has_a_hint():
+    for qid, question in QUESTIONS.items():
+        if question.checks:
+            expected = {check.output for check in question.checks} | {"not_implemented"}
+            assert expected <= set(HINTS[qid]), qid
+    for qid, mistakes in MISTAKES.items():
+        assert set(mistakes) <= set(HINTS[qid]), qid
+    assert all(isinstance(h, str) and h for hints in HINTS.values() for h in hints.values())
+
+
+def test_vanilla_rnn_hints_do_not_speak_of_gates():
+    assert not any("gate" in hint for hint in HINTS["q1_2"].values())
+
+
+# ---------------------------------------------------------------- failures in a notebook
+
+
+def test_check_failed_is_an_assertion_rendered_in_a_few_lines():
+    failure = checks.CheckFailed("q1_2 VanillaRNNCell", "h_t at every step",
+                                 HINTS["q1_2"]["no_tanh"])
+    assert isinstance(failure, AssertionError)
+    lines = failure._render_traceback_()
+    assert len(lines) <= 5
+    assert lines[0] == "FAIL q1_2 VanillaRNNCell: h_t at every step"
+    assert HINTS["q1_2"]["no_tanh"] in "\n".join(lines)
+
+
+def test_a_failed_check_shows_its_hint_in_a_notebook_without_a_traceback():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import numpy as np\n"
+        "from course_kit.checks import check_gcn_normalize\n"
+        "check_gcn_normalize(lambda a: a / np.sqrt(np.outer(a.sum(1), a.sum(1))))\n"
+    )])
+    NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True).execute()
+    errors = [o for o in notebook.cells[0].outputs if o.output_type == "error"]
+    assert len(errors) == 1 and errors[0].ename == "CheckFailed"
+    traceback = errors[0].traceback
+    assert len(traceback) <= 5, traceback
+    assert HINTS["q3_1"]["no_self_loops"] in "\n".join(traceback)
+
+
+# ---------------------------------------------------------------- recurrent cells
 
 
 @pytest.mark.parametrize("cell, name", [(VanillaRNNCell, "rnn"), (LSTMCell, "lstm"),
                                         (PeepholeLSTMCell, "peephole_lstm"), (GRUCell, "gru")])
 def test_check_cell_passes_the_reference_cells(cell, name, capsys):
-    assert checks.check_cell(cell, name)
+    assert checks.check_cell(cell, name) is None
     out = capsys.readouterr().out
-    assert "PASS" in out and "relative error" in out
+    assert f"PASS {REFERENCE_CELLS[name][0]} {cell.__name__}" in out
+    assert "relative error" in out
 
 
 class NoTanhRNNCell(VanillaRNNCell):
     def call(self, inputs, states):
         h = ops.matmul(inputs, self.W_hx) + ops.matmul(states[0], self.W_hh) + self.b_h
+        return h, [h]
+
+
+class NoGradientRNNCell(VanillaRNNCell):
+    """Right outputs, but W_hh hidden from automatic differentiation."""
+
+    def call(self, inputs, states):
+        h = ops.tanh(ops.matmul(inputs, self.W_hx)
+                     + ops.matmul(states[0], ops.stop_gradient(self.W_hh)) + self.b_h)
         return h, [h]
 
 
@@ -46,6 +140,22 @@ class RenamedRNNCell(keras.layers.Layer):
         return h, [h]
 
 
+class TanhGatesLSTMCell(LSTMCell):
+    """Every gate through a tanh, the candidate too."""
+
+    def call(self, inputs, states):
+        h_prev, c_prev = states
+
+        def pre(name):
+            return (ops.matmul(inputs, getattr(self, f"W_{name}x"))
+                    + ops.matmul(h_prev, getattr(self, f"W_{name}h")) + getattr(self, f"b_{name}"))
+
+        g, i, f, o = (ops.tanh(pre(name)) for name in "gifo")
+        c = g * i + c_prev * f
+        h = ops.tanh(c) * o
+        return h, [h, c]
+
+
 class HiddenStatePeepholeCell(PeepholeLSTMCell):
     """The common slip: gates read h_{t-1} instead of c_{t-1}."""
 
@@ -54,39 +164,71 @@ class HiddenStatePeepholeCell(PeepholeLSTMCell):
         return super().call(inputs, [h, h])
 
 
-def test_check_cell_fails_a_missing_non_linearity(capsys):
-    with pytest.raises(checks.CheckFailed):
-        checks.check_cell(NoTanhRNNCell, "rnn")
-    assert "FAIL" not in capsys.readouterr().out  # failure is the exception, with its hint
+class KerasConventionGRUCell(GRUCell):
+    """Keras' h_t = z * h_{t-1} + (1 - z) * h~ instead of the course's."""
+
+    def call(self, inputs, states):
+        h_prev = states[0]
+        z = ops.sigmoid(ops.matmul(inputs, self.W_zx) + ops.matmul(h_prev, self.W_zh) + self.b_z)
+        r = ops.sigmoid(ops.matmul(inputs, self.W_rx) + ops.matmul(h_prev, self.W_rh) + self.b_r)
+        candidate = ops.tanh(ops.matmul(inputs, self.W_x) + ops.matmul(r * h_prev, self.W_h)
+                             + self.b)
+        h = z * h_prev + (1 - z) * candidate
+        return h, [h]
 
 
-def test_check_cell_names_missing_weights(capsys):
-    with pytest.raises(checks.CheckFailed, match="contract"):
-        checks.check_cell(RenamedRNNCell, "rnn")
+def test_check_cell_names_a_missing_tanh_and_skips_the_gradients(capsys):
+    failure = fails_with("q1_2", "no_tanh", checks.check_cell, NoTanhRNNCell, "rnn")
+    assert failure.failed == "h_t at every step"
+    out = capsys.readouterr().out
+    assert "gradient wrt" not in out and "FAIL" not in out  # failure is the exception
+
+
+def test_check_cell_names_the_wrong_gate_non_linearity():
+    fails_with("q1_6", "wrong_gate_nonlinearity", checks.check_cell, TanhGatesLSTMCell, "lstm")
+
+
+@pytest.mark.parametrize("cell, name, key", [
+    (HiddenStatePeepholeCell, "peephole_lstm", "peephole_outputs"),
+    (KerasConventionGRUCell, "gru", "gru_outputs"),
+])
+def test_check_cell_gives_each_cell_its_own_hint(cell, name, key):
+    fails_with("q1_9", key, checks.check_cell, cell, name)
+
+
+def test_check_cell_names_missing_weights_and_non_differentiable_code(capsys):
+    fails_with("q1_2", "weight_shapes", checks.check_cell, RenamedRNNCell, "rnn")
     assert "weight W_hh: missing" in capsys.readouterr().out
+    fails_with("q1_2", "gradients", checks.check_cell, NoGradientRNNCell, "rnn")
+    with pytest.raises(ValueError, match="reference"):
+        checks.check_cell(VanillaRNNCell, "elman")
 
 
-def test_check_cell_catches_gates_reading_the_wrong_state():
-    with pytest.raises(checks.CheckFailed):
-        checks.check_cell(HiddenStatePeepholeCell, "peephole_lstm")
+# ---------------------------------------------------------------- BPTT, optimisers, counts
 
 
-def test_check_bptt_passes_the_numpy_reference_and_fails_a_truncated_one():
-    assert checks.check_bptt(bptt_vanilla_rnn)
+def test_check_bptt_passes_the_numpy_reference_and_names_the_wrong_gradient():
+    assert checks.check_bptt(bptt_vanilla_rnn) is None
 
-    def one_step_only(x, y, W_hx, W_hh, b_h, W_ph, b_p):
-        grads = bptt_vanilla_rnn(x[:, -1:], y, W_hx, W_hh, b_h, W_ph, b_p)
-        return grads
+    def no_recurrent_gradient(x, y, W_hx, W_hh, b_h, W_ph, b_p):
+        grads = bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p)
+        return {**grads, "W_hh": np.zeros_like(W_hh)}
 
-    with pytest.raises(checks.CheckFailed):
-        checks.check_bptt(one_step_only)
+    def without_bias(*args, **kwargs):
+        return {k: v for k, v in bptt_vanilla_rnn(*args, **kwargs).items() if k != "b_h"}
+
+    fails_with("q1_1", "grad_W_hh", checks.check_bptt, no_recurrent_gradient)
+    fails_with("q1_1", "returns", checks.check_bptt, without_bias)
+    fails_with("q1_1", "returns", checks.check_bptt, lambda *args, **kwargs: [])
 
 
 def test_check_optimizer_passes_the_kit_optimizers(capsys):
-    assert checks.check_optimizer(SGD, "momentum")
-    assert checks.check_optimizer(RMSProp, "rmsprop")
-    assert checks.check_optimizer(Adam, "adam")
+    assert checks.check_optimizer(SGD, "momentum") is None
+    assert checks.check_optimizer(RMSProp, "rmsprop") is None
+    assert checks.check_optimizer(Adam, "adam") is None
     assert "relative error" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="optimizer"):
+        checks.check_optimizer(Adam, "adagrad")
 
 
 class UncorrectedAdam(Adam):
@@ -98,24 +240,48 @@ class UncorrectedAdam(Adam):
         return weight - self.learning_rate * slots["m"] / (np.sqrt(slots["v"]) + self.epsilon)
 
 
-def test_check_optimizer_fails_adam_without_bias_correction(capsys):
-    with pytest.raises(checks.CheckFailed, match="Adam"):
-        checks.check_optimizer(UncorrectedAdam, "adam")
-    assert "first step that differs: 1" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="optimizer"):
-        checks.check_optimizer(Adam, "adagrad")
+class ForgetfulSGD(SGD):
+    """Momentum whose velocity restarts at every step."""
+
+    def _update(self, weight, gradient, slots):
+        return weight - self.learning_rate * gradient
+
+
+class UnaveragedRMSProp(RMSProp):
+    """RMSProp without the (1 - rho) weight on the new squared gradient."""
+
+    def _update(self, weight, gradient, slots):
+        slots["mean_square"] = self.rho * slots["mean_square"] + gradient**2
+        return weight - self.learning_rate * gradient / np.sqrt(slots["mean_square"] + self.epsilon)
+
+
+class FlatteningSGD(SGD):
+    def step(self, weights, gradients):
+        return super().step(weights, gradients)[None]
+
+
+@pytest.mark.parametrize("optimizer, name", [(ForgetfulSGD, "momentum"),
+                                             (UnaveragedRMSProp, "rmsprop"),
+                                             (UncorrectedAdam, "adam")])
+def test_check_optimizer_fails_a_wrong_update_rule(optimizer, name, capsys):
+    fails_with("q1_4", name, checks.check_optimizer, optimizer, name)
+    assert "first step that differs:" in capsys.readouterr().out
+
+
+def test_check_optimizer_fails_weights_of_another_shape():
+    fails_with("q1_4", "step_shape", checks.check_optimizer, FlatteningSGD, "momentum")
 
 
 def test_check_parameter_count():
-    assert checks.check_parameter_count(count_lstm_parameters)
-    with pytest.raises(checks.CheckFailed):
-        checks.check_parameter_count(lambda d, n, c: 4 * (d * n + n * n) + n * c + c)
+    assert checks.check_parameter_count(count_lstm_parameters) is None
+    fails_with("q1_5", "counts", checks.check_parameter_count,
+               lambda d, n, c: 4 * (d * n + n * n) + n * c + c)
 
 
 def test_check_gradient_norms():
     from course_kit.autodiff import value_and_grad
 
-    def norms(cell, x, y, W_ph, b_p, skip_last=False):
+    def norms(cell, x, y, W_ph, b_p, reverse=False):
         batch, steps, _ = x.shape
         units = W_ph.shape[0]
         count = len(cell.state_size) if isinstance(cell.state_size, (list, tuple)) else 1
@@ -132,17 +298,17 @@ def test_check_gradient_norms():
 
         _, grads = value_and_grad(loss, *[np.zeros((batch, units), "float32")] * steps)
         result = np.array([np.linalg.norm(ops.convert_to_numpy(g)) for g in grads])
-        return result[::-1] if skip_last else result
+        return result[::-1] if reverse else result
 
-    assert checks.check_gradient_norms(norms)
-    with pytest.raises(checks.CheckFailed):
-        checks.check_gradient_norms(lambda *a: norms(*a, skip_last=True))
+    assert checks.check_gradient_norms(norms) is None
+    fails_with("q1_7", "norms", checks.check_gradient_norms,
+               lambda *args: norms(*args, reverse=True))
 
 
-def test_check_accuracy_and_fast_mode(monkeypatch, capsys):
-    assert checks.check_accuracy(0.95, 0.9)
-    with pytest.raises(checks.CheckFailed, match="train longer"):
-        checks.check_accuracy(0.5, 0.9)
+def test_check_accuracy_and_fast_mode(monkeypatch):
+    assert checks.check_accuracy(0.95, 0.9, "q1_3") is None
+    failure = fails_with("q1_8", "predictions", checks.check_accuracy, 0.5, 0.99, "q1_8")
+    assert failure.title.startswith("q1_8")
     monkeypatch.setenv("COURSE_KIT_FAST", "1")
     assert checks.fast_mode()
     monkeypatch.setenv("COURSE_KIT_FAST", "0")
@@ -150,30 +316,223 @@ def test_check_accuracy_and_fast_mode(monkeypatch, capsys):
 
 
 def test_check_environment_reports_backend_and_missing_data(capsys):
-    checks.check_environment()
+    assert checks.check_environment() is None
     assert keras.backend.backend() in capsys.readouterr().out
     with pytest.raises(RuntimeError, match="not ready"):
         checks.check_environment(data=("no_such_file.npz",))
 
 
-class StubCell(keras.layers.Layer):
-    """What a student receives: the released cell before it is filled in."""
+# ---------------------------------------------------------------- text
 
-    def __init__(self, units):
+
+def build_text_model(vocab_size, units, bidirectional=False, every_step=True):
+    lstm = keras.layers.LSTM(units, return_sequences=every_step)
+    return keras.Sequential([
+        keras.layers.Embedding(vocab_size, 8),
+        keras.layers.Bidirectional(lstm) if bidirectional else lstm,
+        keras.layers.Dense(vocab_size),
+    ])
+
+
+def test_check_text_model():
+    assert checks.check_text_model(build_text_model) is None
+    fails_with("q2_1", "causal", checks.check_text_model,
+               lambda v, u: build_text_model(v, u, bidirectional=True))
+    fails_with("q2_1", "logits_shape", checks.check_text_model,
+               lambda v, u: build_text_model(v, u, every_step=False))
+
+
+def greedy(model, first_token, length):
+    return checks.greedy_continuation(model, [first_token], length)
+
+
+def beam_search(model, first_token, length, beam_width):
+    beams = [((first_token,), model.initial_state(), 0.0)]
+    for _ in range(length - 1):
+        candidates = []
+        for sequence, state, score in beams:
+            logits, new_state = model.step([sequence[-1]], state)
+            log_probabilities = logits[0] - np.logaddexp.reduce(logits[0])
+            candidates += [((*sequence, token), new_state, score + log_probabilities[token])
+                           for token in range(model.vocab_size)]
+        beams = sorted(candidates, key=lambda beam: -beam[2])[:beam_width]
+    return np.array(beams[0][0])
+
+
+def test_check_greedy():
+    assert checks.check_greedy(greedy) is None
+    fails_with("q2_2", "greedy_5", checks.check_greedy,
+               lambda model, first, length: np.full(length, first))
+    calls = []
+
+    def right_only_once(model, first_token, length):
+        calls.append(length)
+        if calls.count(length) == 1:
+            return greedy(model, first_token, length)
+        return np.full(length, first_token)
+
+    fails_with("q2_2", "deterministic", checks.check_greedy, right_only_once)
+
+
+def test_check_temperature_tells_the_two_conventions_apart():
+    assert checks.check_temperature(sample_with_inverse_temperature, draws=4000) is None
+    fails_with("q2_3", "divides_by_tau", checks.check_temperature,
+               lambda x, tau, rng: sample_with_inverse_temperature(x, 1 / tau, rng), draws=4000)
+    fails_with("q2_3", "counts_0.5", checks.check_temperature,
+               lambda x, tau, rng: sample_with_inverse_temperature(x, tau + 1, rng), draws=4000)
+
+
+def test_check_completion():
+    assert checks.check_completion(
+        lambda model, prompt, length: checks.greedy_continuation(model, prompt,
+                                                                 len(prompt) + length)) is None
+    fails_with("q2_4", "completion", checks.check_completion,  # the state is not warmed
+               lambda model, prompt, length: np.concatenate(
+                   [prompt[:-1], greedy(model, prompt[-1], length + 1)]))
+
+
+def test_check_beam_search():
+    assert checks.check_beam_search(beam_search) is None
+    fails_with("q2_5", "beam", checks.check_beam_search,
+               lambda model, first, length, width: np.full(length, first))
+
+
+# ---------------------------------------------------------------- graphs
+
+
+class NormalizedGCN(GCNConv):
+    """The kit's GCN, with another propagation matrix for the dense adjacency and edges."""
+
+    def __init__(self, channels, normalize):
+        super().__init__(channels)
+        self.normalize = normalize
+
+    def call(self, inputs):
+        features, graph = inputs
+        graph = ops.convert_to_numpy(graph)
+        if graph.dtype.kind == "i":  # an edge index (2, E): back to the dense adjacency
+            sources, targets = graph
+            graph = np.zeros((len(features),) * 2)
+            graph[targets, sources] = 1.0
+        a_hat = self.normalize(graph.astype("float64")).astype("float32")
+        return ops.matmul(a_hat, ops.matmul(features, self.kernel)) + self.bias
+
+
+def no_self_loops(a):
+    inverse_sqrt = 1 / np.sqrt(a.sum(1))
+    return inverse_sqrt[:, None] * a * inverse_sqrt[None, :]
+
+
+def inverse_degree(a):
+    loops = a + np.eye(len(a))
+    return loops / loops.sum(1)[:, None]
+
+
+@pytest.mark.parametrize("normalize, mistake", [(no_self_loops, "no_self_loops"),
+                                                (inverse_degree, "inverse_degree")])
+def test_gcn_checks_name_the_normalisation_mistakes(normalize, mistake):
+    fails_with("q3_1", mistake, checks.check_gcn_normalize, normalize)
+    fails_with("q3_1", mistake, checks.check_gcn_layer,
+               lambda channels: NormalizedGCN(channels, normalize))
+
+
+def test_gcn_checks_pass_the_kit_and_fail_other_mistakes():
+    assert checks.check_gcn_normalize(gcn_normalize) is None
+    assert checks.check_gcn_layer(GCNConv) is None
+    fails_with("q3_1", "normalized", checks.check_gcn_normalize, lambda a: a + np.eye(len(a)))
+    fails_with("q3_1", "weight_shapes", checks.check_gcn_layer,
+               lambda channels: keras.layers.Lambda(lambda inputs: inputs[0]))
+
+
+class DenseGAT(keras.layers.Layer):
+    """One-head GAT on a dense adjacency returning ``(output, attention)``."""
+
+    def __init__(self, channels, self_loops=True):
         super().__init__()
-        self.units = units
+        self.channels, self.self_loops = channels, self_loops
 
     def build(self, input_shape):
-        raise NotImplementedError("write your solution here")
+        features = input_shape[0][-1]
+        self.kernel = self.add_weight(shape=(features, self.channels), name="kernel")
+        self.attn_kernel_self = self.add_weight(shape=(self.channels, 1), name="attn_kernel_self")
+        self.attn_kernel_neighs = self.add_weight(shape=(self.channels, 1),
+                                                  name="attn_kernel_neighs")
+        self.bias = self.add_weight(shape=(self.channels,), name="bias")
+
+    def call(self, inputs):
+        features, adjacency = inputs
+        z = ops.matmul(features, self.kernel)
+        scores = ops.leaky_relu(ops.matmul(z, self.attn_kernel_self)
+                                + ops.transpose(ops.matmul(z, self.attn_kernel_neighs)), 0.2)
+        linked = adjacency + (ops.eye(ops.shape(features)[0]) if self.self_loops else 0) > 0
+        attention = ops.where(linked, ops.softmax(ops.where(linked, scores, -1e9), axis=1), 0.0)
+        return ops.matmul(attention, z) + self.bias, attention
+
+
+def test_check_gat_layer():
+    assert checks.check_gat_layer(DenseGAT) is None
+    fails_with("q3_3", "attention", checks.check_gat_layer,
+               lambda channels: DenseGAT(channels, self_loops=False))
+    fails_with("q3_3", "returns", checks.check_gat_layer, GCNConv)
+
+
+def test_check_a_plus_i():
+    assert checks.check_a_plus_i(self_loop_adjacency, propagation_steps) is None
+    fails_with("q3_2", "a_plus_i_fall2019", checks.check_a_plus_i,
+               lambda g: self_loop_adjacency(g) - np.eye(len(g), dtype=int), propagation_steps)
+    fails_with("q3_2", "updates_fall2019", checks.check_a_plus_i, self_loop_adjacency,
+               lambda graph, source, target: propagation_steps(graph, source, target) + 1)
+
+
+class DenseGraphLSTMCell(keras.layers.Layer):
+    """The q3_5 contract written with a dense A_hat; ``propagate=False`` forgets the graph."""
+
+    def __init__(self, units, a_hat, propagate=True):
+        super().__init__()
+        self.units = units
+        self.a_hat = np.asarray(a_hat) if propagate else np.eye(len(a_hat))
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units),
+                                                name="recurrent_kernel")
+        self.bias = self.add_weight(shape=(4 * self.units,), name="bias")
+
+    def call(self, x_t, states):
+        h, c = states
+        a_hat = ops.cast(self.a_hat, x_t.dtype)
+        gates = (ops.einsum("ij,bjf,fk->bik", a_hat, x_t, self.kernel)
+                 + ops.einsum("ij,bju,uk->bik", a_hat, h, self.recurrent_kernel) + self.bias)
+        i, f, g, o = ops.split(gates, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return h, [h, c]
+
+
+def test_check_graph_lstm_cell():
+    assert checks.check_graph_lstm_cell(DenseGraphLSTMCell) is None
+    fails_with("q3_5", "outputs", checks.check_graph_lstm_cell,
+               lambda units, a_hat: DenseGraphLSTMCell(units, a_hat, propagate=False))
+
+
+# ---------------------------------------------------------------- stubs
 
 
 def test_checks_say_when_the_graded_cell_is_still_a_stub():
     def stub(*args, **kwargs):
         raise NotImplementedError("write your solution here")
 
-    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
-        checks.check_cell(StubCell, "rnn")
-    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
-        checks.check_bptt(stub)
-    with pytest.raises(checks.CheckFailed, match="not implemented yet"):
-        checks.check_parameter_count(stub)
+    class StubCell(keras.layers.Layer):
+        def __init__(self, units):
+            super().__init__()
+
+        def build(self, input_shape):
+            raise NotImplementedError("write your solution here")
+
+    for question, check, args in [("q1_2", checks.check_cell, (StubCell, "rnn")),
+                                  ("q1_1", checks.check_bptt, (stub,)),
+                                  ("q1_5", checks.check_parameter_count, (stub,)),
+                                  ("q2_3", checks.check_temperature, (stub,)),
+                                  ("q3_1", checks.check_gcn_normalize, (stub,))]:
+        failure = fails_with(question, "not_implemented", check, *args)
+        assert failure.failed == "not implemented yet"
