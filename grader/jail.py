@@ -25,23 +25,25 @@ Three levels, chosen by :func:`choose_isolation` and recorded in each ``result.j
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import site
 import stat
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ISOLATION_LEVELS", "JailPaths", "SetupError", "choose_isolation", "jail_command",
-           "kill_uid", "lease_uid", "protect_for_user_level", "stage_runtime"]
+__all__ = ["ISOLATION_LEVELS", "JailPaths", "SetupError", "child_source", "choose_isolation",
+           "jail_command", "kill_uid", "lease_uid", "protect_for_user_level", "stage_runtime"]
 
 ISOLATION_LEVELS = ("namespaces", "user", "none")
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parent
-# Files of the grader that run inside the jail; nothing else of the package goes in.
+# Files of the grader that run inside the jail; nothing else of the package goes in, except
+# the question modules (grader/questions/), each reduced to its probe (see child_source).
 CHILD_FILES = ("_child.py", "probes.py", "protocol.py")
+QUESTIONS = "questions"
 # Unused uids, one per student graded at the same time, so that killing "every process of
 # this uid" and RLIMIT_NPROC never reach another student's processes.
 JAIL_UIDS = range(61000, 61064)
@@ -86,8 +88,78 @@ def stage_runtime(folder: Path) -> None:
     (folder / "child").mkdir()
     for name in CHILD_FILES:
         shutil.copy2(PACKAGE / name, folder / "child" / name)
+    (folder / "child" / QUESTIONS).mkdir()
+    for path in sorted((PACKAGE / QUESTIONS).glob("*.py")):
+        if path.name.startswith("_") and path.name != "__init__.py":
+            continue  # the grader's own helpers
+        roots = ("helpers",) if path.name == "__init__.py" else ("probe",)
+        text = child_source(path.read_text(encoding="utf-8"), roots, f"{QUESTIONS}/{path.name}")
+        (folder / "child" / QUESTIONS / path.name).write_text(text, encoding="utf-8")
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _defined(node) -> set[str]:
+    """The module-level names a top-level statement binds."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = (node.targets if isinstance(node, ast.Assign)
+               else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _used(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and
+            not isinstance(n.ctx, ast.Store)}
+
+
+def child_source(source: str, roots=("probe",), label="<module>") -> str:
+    """The part of a question module the student process gets: the functions ``roots``
+    (``probe``) and the top-level statements they use, transitively, with only the imported
+    names they use. Everything else is left out: the ``QUESTION`` (and with it every import
+    from the grader's package), ``record``, the ``MUTANTS`` and the ``ALTERNATIVES``, which
+    are right answers.
+
+    Raises:
+        ValueError: when what is kept needs a name only the grader's package provides.
+    """
+    tree = ast.parse(source)
+    body = list(tree.body)
+    docstring = (body.pop(0) if body and isinstance(body[0], ast.Expr)
+                 and isinstance(body[0].value, ast.Constant)
+                 and isinstance(body[0].value.value, str) else None)
+    needed, frontier = set(), list(roots)
+    while frontier:
+        name = frontier.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        for node in body:
+            if name in _defined(node) and not isinstance(node, (ast.Import, ast.ImportFrom)):
+                frontier += sorted(_used(node) - needed)
+    kept = []
+    for node in body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            kept.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] in needed]
+            if not aliases:
+                continue
+            grader = (node.module or "" if isinstance(node, ast.ImportFrom) and node.level == 0
+                      else "" if isinstance(node, ast.ImportFrom) else aliases[0].name)
+            if grader == "grader" or grader.startswith("grader."):
+                raise ValueError(f"{label}: the student process has no grader package, but "
+                                 f"its probe needs {[a.name for a in aliases]} from {grader}")
+            node.names = aliases
+            kept.append(node)
+        elif _defined(node) & needed:
+            kept.append(node)
+    header = (f"# {label}, staged for the student process: only what its probe uses "
+              "(grader.jail.child_source).\n")
+    module = ast.Module(body=([docstring] if docstring else []) + kept, type_ignores=[])
+    return header + ast.unparse(module) + "\n"
 
 
 def _bwrap() -> str | None:
@@ -143,23 +215,43 @@ def choose_isolation(requested: str = "auto") -> str:
                      "pass --isolation none only for code you trust")
 
 
-_free_uids = list(JAIL_UIDS)
-_uid_lock = threading.Lock()
+def _uid_lock_folder() -> Path:
+    """Where uid leases are held: a folder only the grader's user can enter, so that no
+    student process can open (and flock) a lease file."""
+    import tempfile
+
+    base = Path("/run") if os.geteuid() == 0 and os.path.isdir("/run") else \
+        Path(tempfile.gettempdir())
+    folder = base / f"course-kit-jail-uids-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 class lease_uid:  # noqa: N801 (used as a context manager, like a function)
-    """``with lease_uid() as uid``: an unused uid for one student, returned afterwards."""
+    """``with lease_uid() as uid``: an unused uid for one student, returned afterwards.
+
+    Leases are flocks on one file per uid, so two graders on one machine (each with its own
+    results folder) never hand the same uid to two students.
+    """
 
     def __enter__(self) -> int:
-        with _uid_lock:
-            if not _free_uids:
-                raise SetupError(f"more than {len(JAIL_UIDS)} students graded at once")
-            self.uid = _free_uids.pop(0)
-        return self.uid
+        import fcntl
+
+        folder = _uid_lock_folder()
+        for uid in JAIL_UIDS:
+            handle = open(folder / f"{uid}.lock", "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.uid, self.handle = uid, handle
+            return uid
+        raise SetupError(f"more than {len(JAIL_UIDS)} students are being graded on this "
+                         "machine at once")
 
     def __exit__(self, *exc):
-        with _uid_lock:
-            _free_uids.append(self.uid)
+        self.handle.close()
 
 
 def _system_binds() -> list[str]:
