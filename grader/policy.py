@@ -72,6 +72,8 @@ CONFIG = ("graded cells may not create Keras objects from a class name, a saved 
           "configuration")
 PRIVATE = "graded cells may use only Keras' public API (keras.layers.Layer, keras.ops, ...)"
 GRADER = "graded cells may not use the grader's own modules"
+PRIVATE_NAME = "graded cells may not use a module's private names (those starting with _)"
+MODULE_CHANGE = "graded cells may not change modules (their functions, classes or variables)"
 MODULE_VALUE = ("use a module only through its attributes (keras.ops.tanh, np.zeros); a "
                 "module passed around as a value hides what the cell uses")
 STRING = ("graded cells may not name a forbidden module or class, or a double-underscore "
@@ -107,8 +109,10 @@ BLOCKED = {
                      "keras.config.enable_unsafe_deserialization"), CONFIG),
     **dict.fromkeys(("keras.src", "keras._tf_keras"), PRIVATE),
     # the grader's package, and the child-side files importable as top-level modules in the
-    # student process (grader/jail.py CHILD_FILES); tests and solutions hold references
-    **dict.fromkeys(("grader", "probes", "protocol", "_child", "tests", "solutions"), GRADER),
+    # student process (grader/jail.py CHILD_FILES and the questions package of probes);
+    # tests and solutions hold references
+    **dict.fromkeys(("grader", "probes", "protocol", "_child", "questions", "tests",
+                     "solutions"), GRADER),
 }
 # Harmless names inside a blocked module: registering one's own class for saving.
 ALLOWED_INSIDE_BLOCKED = ("keras.saving.register_keras_serializable",
@@ -606,6 +610,10 @@ class _Checker:
                 self._check_module_value(node, cell, path)
             if path.startswith("keras.") and path.endswith(".get"):
                 self._check_keras_get(node, cell, path)
+            elif path.startswith("keras."):
+                self._check_config_arguments(node, cell, path)
+            if isinstance(node, ast.Attribute):
+                self._check_module_attribute(node, cell, path)
             if (path == "numpy.load" or path.endswith("npyio.load")) and \
                     (call := _call_of(node, self.parents)) is not None and \
                     (len(call.args) > 2 or any(k.arg is None for k in call.keywords)):
@@ -636,6 +644,38 @@ class _Checker:
             return
         self._report(node, cell, 0, path, f"call `{path}` with a configuration", CONFIG)
 
+    def _check_module_attribute(self, node, cell, path):
+        """``threading.enumerate = ...`` changes what other code relies on, and
+        ``threading._active`` reaches a module's private state."""
+        parts = path.split(".")
+        if isinstance(node.ctx, (ast.Store, ast.Del)) and _is_module(".".join(parts[:-1])):
+            self._report(node, cell, 0, path, f"change `{path}`", MODULE_CHANGE)
+            return
+        for index in range(1, len(parts)):
+            if parts[index].startswith("_") and not DUNDER.match(parts[index]) and \
+                    _is_module(".".join(parts[:index])):
+                shown = ".".join(parts[: index + 1])
+                self._report(node, cell, 0, shown, f"use `{shown}`", PRIVATE_NAME)
+                return
+
+    def _check_config_arguments(self, node, cell, path):
+        """Keras builds the class a dictionary names wherever it takes an activation, an
+        initializer, a regularizer or a constraint: ``Activation(config)``,
+        ``Dense(3, activation=config)``. Those arguments must surely hold no configuration."""
+        call = _call_of(node, self.parents)
+        if call is None:
+            return
+        suspects = [k.value for k in call.keywords if k.arg is None or k.arg in (
+            "activation", "recurrent_activation", "identifier") or k.arg.endswith(
+            ("initializer", "regularizer", "constraint"))]
+        if path.endswith(".Activation"):
+            suspects += call.args
+        for value in suspects:
+            if not (self._config_free(value) or self._resolve(value)):
+                self._report(node, cell, 0, path, f"call `{path}` with a configuration",
+                             CONFIG)
+                return
+
     # ------------------------------------------------------------ getattr and friends
 
     def _literal_attribute(self, call):
@@ -658,6 +698,9 @@ class _Checker:
             # getattr(x, "name") is x.name: check the chain it stands for
             for path in sorted(self._resolve(target)):
                 self._check_path(call, cell, f"{path}.{literal}")
+                if function in ("setattr", "delattr") and self._module_path(target, path):
+                    self._report(call, cell, 0, f"{path}.{literal}",
+                                 f"change `{path}.{literal}`", MODULE_CHANGE)
             if literal in self.class_names or literal in self.kit_classes:
                 self._report(call, cell, 0, literal, f"look up `{literal}`",
                              OWN if literal in self.class_names else KIT)
@@ -901,6 +944,10 @@ class _Checker:
             return False
         if isinstance(node, ast.Constant):
             return True
+        if isinstance(node, ast.Call):
+            # an object Keras makes (keras.initializers.GlorotUniform()), not a dictionary
+            return any(p.startswith("keras.") and "serializ" not in p and "config" not in p
+                       for p in self._resolve(node.func))
         if isinstance(node, ast.Name):
             bound = False
             for tree, _ in self.trees:

@@ -1,0 +1,1 @@
+from course_kit.layers import VanillaRNNCell  # noqa: F401
