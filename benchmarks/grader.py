@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.grade import grade, keras_backend  # noqa: E402
+from grader.grade import grade, keras_backend, peak_resident_mb  # noqa: E402
 from grader.registry import QUESTIONS  # noqa: E402
 
 REFERENCE = ROOT / "grader" / "sample_submissions" / "reference_solution"
@@ -91,8 +90,7 @@ def main():
     print(f"backend {keras_backend()}, questions {only}, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     (isolation_cost if args.isolation_cost else throughput)(args, only)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"grader peak resident memory {peak:.0f} MB")
+    print(f"grader peak resident memory {peak_resident_mb():.0f} MB")
 
 
 if __name__ == "__main__":

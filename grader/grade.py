@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sys
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -52,6 +53,23 @@ class GradingIncomplete(RuntimeError):
     def __init__(self, message: str, results: list[dict]):
         super().__init__(message)
         self.results = results
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident memory since it started its program.
+
+    Linux's ``VmHWM``, not ``ru_maxrss``: the latter also keeps the size of the process this
+    one was forked from (a test runner with Keras loaded, say) before its ``exec``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KiB here
 
 
 def _keras_config_dir() -> Path:
@@ -295,7 +313,7 @@ def grade(submissions, out, *, jobs=1, device="auto", only=None, timeout=60.0, f
             "graded": len(graded),
             "grader_errors": len(incomplete),
             "seconds": round(time.monotonic() - started, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": round(peak_resident_mb(), 1),
         })
     names = {student_name(p) for p in paths}
     results = [r for r in load_results(out) if r["student"] in names]
