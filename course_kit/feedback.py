@@ -112,6 +112,8 @@ HINTS = {
         "not_implemented": _NOT_IMPLEMENTED,
         "predictions": "pass check_cell with your VanillaRNNCell first; then train longer or "
                        "check the learning rate",
+        "architecture": "build the model on your own VanillaRNNCell from q1_2, inside "
+                        "keras.layers.RNN, and compute the scores from it",
     },
     "q1_4": {
         "not_implemented": _NOT_IMPLEMENTED,
@@ -147,6 +149,8 @@ HINTS = {
         "not_implemented": _NOT_IMPLEMENTED,
         "predictions": "pass check_cell with your LSTMCell first; then train longer or check the "
                        "learning rate",
+        "architecture": "use a keras.layers.Embedding and an LSTM (keras.layers.LSTM, or an LSTM "
+                        "cell in keras.layers.RNN), and compute the scores from them",
     },
     "q1_9": {
         "not_implemented": _NOT_IMPLEMENTED,
@@ -165,6 +169,8 @@ HINTS = {
                         "return_sequences=True on every LSTM",
         "causal": "the logits at step t must not depend on later characters: no bidirectional "
                   "layer",
+        "context": "the logits at step t must depend on earlier characters: carry a recurrent "
+                   "state (keras.layers.LSTM with return_sequences=True)",
     },
     "q2_2": {
         "not_implemented": _NOT_IMPLEMENTED,
@@ -180,6 +186,8 @@ HINTS = {
         "counts_2": _TEMPERATURE,
         "divides_by_tau": "tau multiplies the logits here: softmax(tau * logits), not "
                           "softmax(logits / tau)",
+        "rng": "draw with the generator you are given (rng.choice, rng.random), not with "
+               "np.random's global functions",
     },
     "q2_4": {
         "not_implemented": _NOT_IMPLEMENTED,

@@ -24,11 +24,15 @@ from scipy.special import log_softmax, softmax
 __all__ = [
     "STRATEGIES",
     "beam_search",
+    "beam_search_ids",
     "complete",
+    "exhaustive_best_ids",
     "generate",
     "greedy",
+    "greedy_ids",
     "inverse_temperature_probabilities",
     "make_sampler",
+    "sequence_log_probability",
     "sample_from_probabilities",
     "sample_top_k",
     "sample_top_p",
@@ -292,3 +296,87 @@ def beam_search(model, prompt, length, beam_width=5):
         for sequence, score in zip(sequences, scores)
         if np.isfinite(score)
     ]
+
+
+# ---------------------------------------------------------------- on a step model
+#
+# The functions below search over token ids with a *step model*: anything with
+# ``initial_state(batch)`` and ``step(ids (batch,), state) -> (logits (batch, vocab_size),
+# state)``, such as ``course_kit.checks.ToyCharModel``. They are the oracles of questions
+# q2_2, q2_4 and q2_5 (the notebooks' checks and the grader's references).
+
+
+def _step_log_probabilities(logits):
+    return log_softmax(np.asarray(logits, dtype="float64"), axis=-1)
+
+
+def _take(state, rows):
+    """The rows ``rows`` of every array in a (possibly nested) state."""
+    if isinstance(state, (list, tuple)):
+        return type(state)(_take(part, rows) for part in state)
+    return np.asarray(state)[rows]
+
+
+def greedy_ids(model, tokens, length):
+    """``tokens`` extended greedily to ``length`` ids (each next id the argmax of the logits),
+    the state warmed on every given token; returns int64 ``(length,)``."""
+    state = model.initial_state(1)
+    sequence = [int(t) for t in np.asarray(tokens).reshape(-1)]
+    for token in sequence[:-1]:
+        _, state = model.step([token], state)
+    while len(sequence) < length:
+        logits, state = model.step([sequence[-1]], state)
+        sequence.append(int(np.argmax(np.asarray(logits)[0])))
+    return np.array(sequence[:length], dtype=np.int64)
+
+
+def sequence_log_probability(model, tokens):
+    """The log-probability of ``tokens[1:]`` given ``tokens[0]``: the sum of each next id's
+    log-softmax."""
+    state, total = model.initial_state(1), 0.0
+    tokens = [int(t) for t in np.asarray(tokens).reshape(-1)]
+    for current, following in zip(tokens, tokens[1:]):
+        logits, state = model.step([current], state)
+        total += float(_step_log_probabilities(logits)[0][following])
+    return total
+
+
+def exhaustive_best_ids(model, first_token, length):
+    """The ``length``-id sequence starting with ``first_token`` of highest log-probability,
+    by trying every one (``vocab_size ** (length - 1)`` of them; small models only). Ties go
+    to the sequence that comes first in lexicographic order."""
+    vocab_size = int(np.asarray(model.step([first_token], model.initial_state(1))[0]).shape[-1])
+    sequences = np.array([[first_token]], dtype=np.int64)
+    scores = np.zeros(1)
+    state = model.initial_state(1)
+    for _ in range(length - 1):  # every prefix at once, a batch of vocab_size ** k rows
+        logits, state = model.step(sequences[:, -1], state)
+        log_probs = _step_log_probabilities(logits)
+        rows = np.repeat(np.arange(len(sequences)), vocab_size)
+        scores = (scores[:, None] + log_probs).reshape(-1)
+        sequences = np.concatenate([sequences[rows], np.tile(np.arange(vocab_size),
+                                                             len(sequences))[:, None]], axis=1)
+        state = _take(state, rows)
+    return sequences[int(np.argmax(scores))]
+
+
+def beam_search_ids(model, first_token, length, beam_width):
+    """Beam search from ``first_token`` to ``length`` ids.
+
+    Every step extends each of the (at most) ``beam_width`` kept sequences by every id and
+    keeps the ``beam_width`` of highest cumulative log-probability (stable: ties keep the
+    earlier beam and the lower id); returns the best sequence at the end, int64 ``(length,)``.
+    """
+    sequences = np.array([[first_token]], dtype=np.int64)
+    scores = np.zeros(1)
+    state = model.initial_state(1)
+    for _ in range(length - 1):
+        logits, state = model.step(sequences[:, -1], state)
+        log_probs = _step_log_probabilities(logits)
+        candidates = (scores[:, None] + log_probs).reshape(-1)
+        best = np.argsort(-candidates, kind="stable")[:beam_width]
+        parents, ids = np.divmod(best, log_probs.shape[-1])
+        sequences = np.concatenate([sequences[parents], ids[:, None]], axis=1)
+        scores = candidates[best]
+        state = _take(state, parents)
+    return sequences[0]

@@ -1,4 +1,5 @@
-"""Command line: ``python -m grader {release,record,grade,merge-manual,gradescope-bundle,demo}``."""
+"""Command line: ``python -m grader {release,record,grade,mutants,merge-manual,gradescope-bundle,
+demo}``."""
 
 from __future__ import annotations
 
@@ -60,6 +61,21 @@ def _grade(args):
         args.submissions, args.out, jobs=args.jobs, device=args.device, only=args.only,
         timeout=args.timeout, force=args.force, memory_mb=args.memory_mb,
         isolation=args.isolation, progress=not args.no_progress))
+
+
+def _mutants(args):
+    from grader.mutants import run
+    from grader.sandbox import SetupError
+
+    try:
+        report = run(args.only, jobs=args.jobs, slow=args.slow, timeout=args.timeout,
+                     device=args.device, isolation=args.isolation,
+                     progress=not args.no_progress)
+    except SetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report.table())
+    return 0 if report.ok else 1
 
 
 def _merge_manual(args):
@@ -148,6 +164,18 @@ def build_parser():
                        help="memory limit per student process")
     _common_grading(grade)
     grade.set_defaults(func=_grade)
+
+    mutants = commands.add_parser(
+        "mutants", help="prove the checks: grade every question's wrong and alternative answers",
+        description="Grade each question's MUTANTS (wrong answers, which must lose points) and "
+        "ALTERNATIVES (right answers written differently, which must score full marks), each "
+        "as its own student, through the normal grading path; print a table per question; "
+        "exit 1 when a mutant survives or an alternative loses a point.")
+    mutants.add_argument("--slow", action="store_true",
+                         help="include the training questions (q1_3, q1_8), which train a "
+                         "model per answer")
+    _common_grading(mutants)
+    mutants.set_defaults(func=_mutants, timeout=30.0)
 
     merge = commands.add_parser("merge-manual", help="fold manual marks into the results",
                                 description="MARKS.csv has columns student,question,points "

@@ -3,19 +3,23 @@
 Started by :mod:`grader.sandbox`, inside the jail of :mod:`grader.jail`, as
 ``python -I _child.py JOBDIR RESULT_FD CONTROL_FD ISOLATION KIT PARENT_PID``. Before any
 student code runs it reads its job (cells and inputs), copies the student's files into its
-scratch folder, sets its own resource limits, loads Keras and the probes, sends ``ready`` and
-installs a Python audit hook (defence in depth only: the jail is the wall). Then, each time
-the grader writes ``{"run": i}`` on the control pipe, it sends a ``start`` frame, executes
-question i's cells in a fresh namespace, calls the question's probe on the inputs, sends one
+scratch folder, sets its own resource limits, loads Keras, the probe helpers and the module
+of every question of the job (``questions/<id>.py`` beside this file, reduced to its probe by
+``grader.jail.stage_runtime``), sends ``ready`` and installs a Python audit hook (defence in
+depth only: the jail is the wall). Then, each time the grader writes ``{"run": i}`` on the
+control pipe, it sends a ``start`` frame, executes question i's cells in a fresh namespace,
+calls ``questions.<id>.probe`` on the inputs, sends one
 ``result`` frame and kills any process the student code left behind. It never sees a
 reference and never scores anything; the grader trusts none of what it sends.
 """
 
+import importlib
 import json
 import linecache
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -222,6 +226,43 @@ def student_traceback_line(error, cell_files):
     return None
 
 
+def _forbidden_class(cls, names):
+    """The forbidden name (``keras.layers.LSTMCell``, ``course_kit.layers``) that ``cls`` or
+    one of its bases is, or lies in; None if none."""
+    for base in getattr(cls, "__mro__", ()):
+        module = getattr(base, "__module__", "") or ""
+        for name in names:
+            owner, _, attribute = name.rpartition(".")
+            target = getattr(sys.modules[owner], attribute, None) if owner in sys.modules \
+                else None
+            if isinstance(target, type) and base is target:
+                return name
+            if name in sys.modules and (module == name or module.startswith(name + ".")):
+                return name
+    return None
+
+
+def guard_deserialization(forbidden):
+    """Refuse to build, from a configuration (``Activation({"class_name": ...})``), an object
+    of a class the running question forbids; ``forbidden`` holds that question's names.
+
+    Defence in depth behind the grader's source policy, which refuses such configurations.
+    """
+    from keras.src.saving import serialization_lib
+
+    original = serialization_lib.deserialize_keras_object
+
+    def guarded(*args, **kwargs):
+        result = original(*args, **kwargs)
+        name = _forbidden_class(result if isinstance(result, type) else type(result), forbidden)
+        if name:
+            raise PermissionError(f"not allowed while grading: building {name} from a "
+                                  "configuration")
+        return result
+
+    serialization_lib.deserialize_keras_object = guarded
+
+
 def kill_strays(isolation):
     """Kill every other process this student started (kill(-1) spares the caller and, in a
     PID namespace, its init). Without a jail, -1 would reach the grader's own processes."""
@@ -232,7 +273,19 @@ def kill_strays(isolation):
             pass
 
 
-def run_question(task, probes, builtins):
+def load_questions(tasks):
+    """``{qid: module}`` of the questions of ``tasks`` that have a module here (the grader's
+    smoke test has none)."""
+    modules = {}
+    for task in tasks:
+        try:
+            modules[task["qid"]] = importlib.import_module(f"questions.{task['qid']}")
+        except ImportError:
+            pass
+    return modules
+
+
+def run_question(task, probes, builtins, modules):
     """Execute one question's cells and probe; return ``(header, payload)`` for the grader."""
     started = time.perf_counter()
     header = {"kind": "result", "qid": task["qid"], "status": "ok"}
@@ -247,7 +300,10 @@ def run_question(task, probes, builtins):
             source = probes.strip_magics(cell["source"])
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
             exec(compile(source, filename, "exec"), namespace)
-        outputs = probes.PROBES[task["probe"]](namespace, context)
+        module = modules.get(task["qid"])
+        if module is None:
+            raise RuntimeError(f"the grader has no probe for question {task['qid']}")
+        outputs = module.probe(namespace, context)
         from protocol import encode_arrays
 
         payload = encode_arrays(outputs)
@@ -280,6 +336,8 @@ def main():
     import probes
     from protocol import encode_frame
 
+    modules = load_questions(job["tasks"])
+
     def send(header, payload=b""):
         data = encode_frame(header, payload)
         while data:
@@ -288,6 +346,9 @@ def main():
     device = configure_device(job["device"])
     import keras
 
+    forbidden = []
+    guard_deserialization(forbidden)
+    threads_at_start = set(threading.enumerate())
     send({"kind": "ready", "device": device, "backend": keras.backend.backend()})
     install_audit_hook(job["deny"], job["writable"])
     import builtins as builtins_module
@@ -302,12 +363,15 @@ def main():
         if "run" not in command:
             break
         task = job["tasks"][command["run"]]
+        forbidden[:] = task["forbidden"]
         send({"kind": "start", "qid": task["qid"]})
-        header, payload = run_question(task, probes, builtins)
+        header, payload = run_question(task, probes, builtins, modules)
         send(header, payload)
         sys.stdout.flush()
         sys.stderr.flush()
         kill_strays(isolation)
+        if set(threading.enumerate()) - threads_at_start:
+            break  # threads cannot be killed: the next question gets a fresh process
     os._exit(0)
 
 

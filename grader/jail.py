@@ -147,11 +147,14 @@ def child_source(source: str, roots=("probe",), label="<module>") -> str:
             aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] in needed]
             if not aliases:
                 continue
-            grader = (node.module or "" if isinstance(node, ast.ImportFrom) and node.level == 0
-                      else "" if isinstance(node, ast.ImportFrom) else aliases[0].name)
-            if grader == "grader" or grader.startswith("grader."):
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""] if node.level == 0 else []
+            else:
+                modules = [a.name for a in aliases]
+            grader = [m for m in modules if m.split(".")[0] == "grader"]
+            if grader:
                 raise ValueError(f"{label}: the student process has no grader package, but "
-                                 f"its probe needs {[a.name for a in aliases]} from {grader}")
+                                 f"its probe needs {[a.name for a in aliases]} from {grader[0]}")
             node.names = aliases
             kept.append(node)
         elif _defined(node) & needed:

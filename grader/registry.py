@@ -1,44 +1,31 @@
-"""Every question of the curriculum: title, points, notebook, graded cells, checks, rubric.
+"""The questions of the curriculum, gathered from :mod:`grader.questions`, and their types.
+
+Each automatically checked question is one module ``grader/questions/<id>.py`` holding all
+of it: its :class:`Question` (title, points, notebook, graded cells, forbidden names,
+checks with tolerances, rubric), its *probe* (what runs inside the student process), how
+its reference is recorded, and the wrong answers (``MUTANTS``) and differently written
+right answers (``ALTERNATIVES``) that prove its checks (``python -m grader mutants``). See
+``docs/adding_a_question.md``. This module keeps only what they share: the types, the
+forbidden lists, and :data:`QUESTIONS`, built by listing the package.
 
 A question scores ``auto_points`` from its automatic checks (partial credit per check) and
 ``manual_points`` from its rubric (marked by a person and merged with ``merge-manual``).
 A graded code cell has the question's id (``q1_2``); a free-text answer cell has the id with
 ``_answer`` appended (``q1_2_answer``).
 
-The *probe* of a question (in :mod:`grader.probes`) runs inside the student process: it
-builds the student's objects from the cells, feeds them the recorded inputs and returns
-arrays. Each :class:`Check` compares one of those arrays with the recorded reference in the
-grader's own process.
+The grader's own process never imports Keras or a framework: question modules import them
+only inside their functions, so listing them here is cheap.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Check", "NOTEBOOKS", "QUESTIONS", "Question", "RubricItem", "select"]
-
-# The notebook that asks each question.
-NOTEBOOKS = {
-    "q1_1": "01_backprop_through_time.ipynb",
-    "q1_2": "02_vanilla_rnn.ipynb",
-    "q1_3": "02_vanilla_rnn.ipynb",
-    "q1_4": "03_optimizers.ipynb",
-    "q1_5": "04_lstm.ipynb",
-    "q1_6": "04_lstm.ipynb",
-    "q1_7": "05_gradients_over_time.ipynb",
-    "q1_8": "06_lstm_variants.ipynb",
-    "q1_9": "06_lstm_variants.ipynb",
-    "q2_1": "07_text_generation.ipynb",
-    "q2_2": "07_text_generation.ipynb",
-    "q2_3": "08_sampling.ipynb",
-    "q2_4": "08_sampling.ipynb",
-    "q2_5": "08_sampling.ipynb",
-    "q3_1": "09_gcn.ipynb",
-    "q3_2": "09_gcn.ipynb",
-    "q3_3": "10_gat.ipynb",
-    "q3_4": "11_graphs_and_sequences.ipynb",
-    "q3_5": "11_graphs_and_sequences.ipynb",
-}
+__all__ = ["Check", "KERAS_GRAPH", "KERAS_RECURRENT", "KIT_ANSWERS", "NOTEBOOKS",
+           "OPTIMIZER_LIBRARIES", "QUESTIONS", "Question", "RubricItem", "module", "select"]
 
 # What an implementation question may not use: the kit's own answers and Keras' built-in
 # recurrent and dense layers (a dotted prefix matches a module, a class or anything inside).
@@ -62,17 +49,27 @@ OPTIMIZER_LIBRARIES = ("keras.optimizers", "tensorflow.keras.optimizers", "tf_ke
                        "tensorflow.optimizers", "torch.optim", "optax",
                        "jax.example_libraries.optimizers")
 
+CHECK_KINDS = ("allclose", "equal", "accuracy", "distribution", "at_least")
+
 
 @dataclass(frozen=True)
 class Check:
     """One automatic check: compares the probe's array ``output`` with the reference.
 
-    ``kind`` is ``"allclose"`` (shape, then ``|student - ref| <= atol + rtol * |ref|``),
-    ``"equal"`` (exact, for integers and booleans), ``"accuracy"`` (the output holds
-    predicted labels; the reference holds the true labels, which never leave the grader; it
-    passes when the accuracy reaches ``threshold``) or ``"distribution"`` (the output holds
-    counts of random draws, the reference the probabilities; it passes when their total
-    variation distance is at most ``threshold``).
+    ``kind`` is ``"allclose"`` (shape, then ``|student - ref| <= atol + rtol * |ref|``; the
+    message gives the notebooks' relative error), ``"equal"`` (exact, for integers and
+    booleans), ``"accuracy"`` (the output holds predicted labels; the reference holds the
+    true labels, which never leave the grader; it passes when the accuracy reaches
+    ``threshold``), ``"distribution"`` (the output holds counts of random draws, the
+    reference the probabilities; it passes when their total variation distance is at most
+    ``threshold``) or ``"at_least"`` (every entry of the output reaches the reference entry
+    at the same place: the reference holds the thresholds).
+
+    ``mistakes`` pairs a hint key of ``course_kit.feedback.HINTS`` with the name of a mutant
+    whose output was recorded as ``<reference key>@<mutant>``: a failing output that matches
+    it gets that hint, the notebook's words for that mistake. ``requires`` names the output
+    of another check of the question that must pass for this one to score (the accuracy of
+    a model that is not the model asked for is worth nothing).
     """
 
     name: str
@@ -83,6 +80,13 @@ class Check:
     rtol: float = 1e-4
     atol: float = 1e-5
     threshold: float = 0.0
+    mistakes: tuple[tuple[str, str], ...] = ()
+    requires: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in CHECK_KINDS:
+            raise ValueError(f"check {self.name!r}: kind must be one of {CHECK_KINDS}, "
+                             f"got {self.kind!r}")
 
     @property
     def reference_key(self) -> str:
@@ -97,26 +101,41 @@ class RubricItem:
 
 @dataclass(frozen=True)
 class Question:
+    """One question. ``cells`` are the graded code cells run for it, in order (its own id
+    unless stated: q1_3 also runs q1_2's cell, whose VanillaRNNCell it trains)."""
+
     id: str
     title: str
     part: int
+    notebook: str
     checks: tuple[Check, ...] = ()
     rubric: tuple[RubricItem, ...] = ()
-    probe: str | None = None
     forbidden: tuple[str, ...] = ()
-    depends: tuple[str, ...] = ()
     bonus: bool = False
     time_factor: float = 1.0
     cells: tuple[str, ...] = field(default=())
 
+    def __post_init__(self):
+        outputs = {check.output for check in self.checks}
+        for check in self.checks:
+            if check.requires is not None and check.requires not in outputs:
+                raise ValueError(f"{self.id}: check {check.name!r} requires output "
+                                 f"{check.requires!r}, which no check of the question has")
+
     @property
-    def notebook(self) -> str:
-        return NOTEBOOKS[self.id]
+    def probe(self) -> str:
+        """The module whose ``probe`` the student process calls (``questions.<id>``)."""
+        return f"questions.{self.id}"
 
     @property
     def code_cells(self) -> tuple[str, ...]:
         """Graded code cells executed for this question (its own id unless stated)."""
         return self.cells or ((self.id,) if self.checks else ())
+
+    @property
+    def depends(self) -> tuple[str, ...]:
+        """Other questions whose cells this one runs."""
+        return tuple(cell for cell in self.code_cells if cell != self.id)
 
     @property
     def answer_cells(self) -> tuple[str, ...]:
@@ -139,203 +158,65 @@ class Question:
         return bool(self.checks)
 
 
-def _cell_checks(prefix_points=(1, 2, 2), rtol=1e-4, atol=1e-5):
-    """Checks shared by the recurrent-cell questions: weights, outputs, gradients."""
-    names, outputs, gradients = prefix_points
-    return (
-        Check("weight names and shapes", names, "weight_shapes", kind="equal"),
-        Check("outputs over a sequence", outputs, "outputs", rtol=rtol, atol=atol),
-        Check("gradients with respect to the weights", gradients, "gradients", rtol=rtol,
-              atol=atol),
-    )
+def _order(qid: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in qid[1:].split("_"))
 
 
-def _prefixed(checks, label, output_prefix):
-    return tuple(
-        Check(f"{label}: {c.name}", c.points, f"{output_prefix}{c.output}", c.kind, None, c.rtol,
-              c.atol, c.threshold)
-        for c in checks
-    )
+def module(qid: str):
+    """The module ``grader.questions.<qid>`` (imports no framework).
+
+    Raises:
+        ValueError: for an id that is not a question.
+    """
+    if qid not in QUESTIONS:
+        raise ValueError(f"unknown question id {qid!r}; known: {', '.join(QUESTIONS)}")
+    return importlib.import_module(f"grader.questions.{qid}")
 
 
-QUESTIONS: dict[str, Question] = {
-    q.id: q
-    for q in [
-        Question(
-            "q1_1", "Backpropagation through time for the vanilla RNN", 1,
-            checks=(
-                Check("dL/dW_ph and dL/db_p", 2, "grad_output"),
-                Check("dL/dW_hh", 2, "grad_W_hh"),
-                Check("dL/dW_hx and dL/db_h", 2, "grad_input"),
-            ),
-            rubric=(
-                RubricItem("dL_T/dW_ph written correctly (depends only on the last step)", 2),
-                RubricItem("dL_T/dW_hh as a sum over earlier steps, with the reason", 3),
-                RubricItem("vanishing and exploding gradients explained", 2),
-            ),
-            probe="bptt", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q1_2", "Vanilla RNN cell from raw weights", 1,
-            checks=_cell_checks((1, 3, 3)), probe="vanilla_rnn_cell",
-            forbidden=KIT_ANSWERS + KERAS_RECURRENT,
-        ),
-        Question(
-            "q1_3", "Palindrome accuracy against sequence length", 1,
-            checks=(Check("held-out accuracy at T=5 (>= 0.9)", 4, "predictions", kind="accuracy",
-                          reference="labels", threshold=0.9),),
-            rubric=(
-                RubricItem("plot of accuracy against T, several seeds, held-out data", 3),
-                RubricItem("discussion of where and why the RNN fails", 2),
-            ),
-            probe="palindrome_training", time_factor=4.0,
-            # train_palindrome trains the student's own VanillaRNNCell (q1_2).
-            cells=("q1_2", "q1_3"),
-        ),
-        Question(
-            "q1_4", "Optimisers: momentum, RMSProp, Adam", 1,
-            checks=(
-                Check("SGD with momentum, step by step", 2, "momentum", rtol=1e-5, atol=1e-6),
-                Check("RMSProp, step by step", 2, "rmsprop", rtol=1e-5, atol=1e-6),
-                Check("Adam, step by step", 2, "adam", rtol=1e-5, atol=1e-6),
-            ),
-            rubric=(RubricItem("why adaptive and momentum methods beat plain SGD", 3),),
-            probe="optimizers",
-            forbidden=KIT_ANSWERS + OPTIMIZER_LIBRARIES,
-        ),
-        Question(
-            "q1_5", "LSTM gates and parameter count", 1,
-            checks=(Check("count_parameters(d, n, c) on several sizes", 3, "counts",
-                          kind="equal"),),
-            rubric=(RubricItem("purpose of each gate and the choice of its non-linearity", 4),),
-            probe="parameter_count",
-        ),
-        Question(
-            "q1_6", "LSTM cell; LSTM against RNN on palindromes", 1,
-            checks=_cell_checks((1, 3, 3)), probe="lstm_cell",
-            rubric=(RubricItem("comparison of LSTM and RNN accuracy against T", 3),),
-            forbidden=KIT_ANSWERS + KERAS_RECURRENT,
-        ),
-        Question(
-            "q1_7", "Gradient magnitude over time", 1,
-            checks=(Check("norm of dL/dh_t for every t", 4, "norms", rtol=1e-3, atol=1e-6),),
-            rubric=(RubricItem("plot for RNN and LSTM, and its interpretation", 3),),
-            probe="gradient_norms", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q1_8", "LSTM with an embedding on the binary palindrome", 1,
-            checks=(Check("held-out accuracy at T=10 (>= 0.99)", 3, "predictions",
-                          kind="accuracy", reference="labels", threshold=0.99),),
-            rubric=(RubricItem("steps to convergence at T=10 and 20, mean and std over 3 seeds, "
-                               "plotted; majority baseline of about 2/3 named and explained", 3),),
-            probe="binary_palindrome_training", time_factor=4.0,
-        ),
-        Question(
-            "q1_9", "Peephole LSTM and GRU cells", 1,
-            checks=_prefixed(_cell_checks((1, 2, 2)), "peephole LSTM", "peephole_")
-            + _prefixed(_cell_checks((1, 1, 1)), "GRU", "gru_"),
-            rubric=(RubricItem("convergence compared with the LSTM", 3),),
-            probe="peephole_and_gru_cells", forbidden=KIT_ANSWERS + KERAS_RECURRENT,
-        ),
-        Question(
-            "q2_1", "Character-level text model", 2,
-            checks=(Check("logits shape (batch, T, vocab)", 2, "logits_shape", kind="equal"),),
-            rubric=(
-                RubricItem("model trained; loss and accuracy curves", 3),
-                RubricItem("hyperparameters justified", 2),
-            ),
-            probe="text_model", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q2_2", "Greedy generation", 2,
-            checks=(
-                Check("greedy sample shorter than T, deterministic", 1, "greedy_5", kind="equal"),
-                Check("greedy sample longer than T, deterministic", 2, "greedy_40", kind="equal"),
-            ),
-            rubric=(RubricItem("samples at 1/3, 2/3, 3/3 of training, lengths around T, "
-                               "discussed", 3),),
-            probe="greedy", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q2_3", "Temperature sampling", 2,
-            checks=(
-                Check("draws follow exp(tau x) for tau = 0.5", 1, "counts_0.5", kind="distribution",
-                      reference="probabilities_0.5", threshold=0.03),
-                Check("draws follow exp(tau x) for tau = 1", 1, "counts_1", kind="distribution",
-                      reference="probabilities_1", threshold=0.03),
-                Check("draws follow exp(tau x) for tau = 2", 1, "counts_2", kind="distribution",
-                      reference="probabilities_2", threshold=0.03),
-            ),
-            rubric=(RubricItem("samples for tau in {0.5, 1, 2} compared; convention named", 3),),
-            probe="temperature", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q2_4", "Sentence completion (bonus)", 2, bonus=True,
-            checks=(Check("prompt kept, state warmed on it, greedy continuation", 2, "completion",
-                          kind="equal"),),
-            rubric=(RubricItem("completions of a few prompts shown and discussed", 1),),
-            probe="completion", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q2_5", "Beam search and top-k (bonus)", 2, bonus=True,
-            checks=(Check("beam search finds the brute-force best sequence", 2, "beam",
-                          kind="equal"),),
-            rubric=(RubricItem("beam search / top-k samples compared with greedy", 1),),
-            probe="beam_search", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q3_1", "GCN layer", 3,
-            checks=(
-                Check("gcn_normalize: D^-1/2 (A+I) D^-1/2", 2, "normalized", rtol=1e-6, atol=1e-8),
-                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
-                Check("outputs with a dense adjacency", 2, "outputs_dense"),
-                Check("outputs with a sparse edge index", 2, "outputs_sparse"),
-                Check("gradients with respect to the weights", 1, "gradients"),
-            ),
-            probe="gcn", forbidden=KIT_ANSWERS + KERAS_GRAPH,
-            rubric=(
-                RubricItem("message passing explained in terms of A_hat", 2),
-                RubricItem("one drawback and a remedy", 2),
-            ),
-        ),
-        Question(
-            "q3_2", "A+I of the example graph; updates from C to E", 3,
-            checks=(
-                Check("A+I of the fall 2019 graph", 1, "a_plus_i_fall2019", kind="equal"),
-                Check("A+I of the 2020 graph", 1, "a_plus_i_2020", kind="equal"),
-                Check("updates from C to E, fall 2019 graph", 1, "updates_fall2019", kind="equal"),
-                Check("updates from C to E, 2020 graph", 1, "updates_2020", kind="equal"),
-            ),
-            probe="example_graphs", forbidden=KIT_ANSWERS,
-        ),
-        Question(
-            "q3_3", "Graph attention (GAT) layer", 3,
-            checks=(
-                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
-                Check("outputs", 3, "outputs"),
-                Check("attention: softmax over each neighbourhood", 2, "attention"),
-            ),
-            probe="gat", forbidden=KIT_ANSWERS + KERAS_GRAPH,
-            rubric=(RubricItem("the attention update written as a formula", 2),),
-        ),
-        Question("q3_4", "Applications of graph neural networks", 3,
-                 rubric=(RubricItem("two real-world applications, each with what nodes and "
-                                    "edges are", 3),)),
-        Question(
-            "q3_5", "Sequences against graphs; a graph-convolutional LSTM cell", 3,
-            checks=(
-                Check("weight names and shapes", 1, "weight_shapes", kind="equal"),
-                Check("node states over a sequence", 2, "outputs"),
-                Check("gradients with respect to the weights", 2, "gradients"),
-            ),
-            rubric=(
-                RubricItem("when to use an RNN and when a GNN", 2),
-                RubricItem("a model that combines both, named and explained", 2),
-            ),
-            probe="graph_lstm_cell", forbidden=KIT_ANSWERS + KERAS_RECURRENT,
-        ),
-    ]
-}
+def _load() -> dict[str, Question]:
+    from grader import questions
+
+    found = {}
+    for info in pkgutil.iter_modules(questions.__path__):
+        if info.name.startswith("_"):
+            continue
+        loaded = importlib.import_module(f"grader.questions.{info.name}")
+        question = getattr(loaded, "QUESTION", None)
+        if not isinstance(question, Question) or question.id != info.name:
+            raise RuntimeError(f"grader/questions/{info.name}.py must define QUESTION, a "
+                               f"Question with id {info.name!r}")
+        found[question.id] = question
+    return dict(sorted(found.items(), key=lambda item: _order(item[0])))
+
+
+class _Listed(Mapping):
+    """A read-only mapping built on first use, so that a question module (which imports the
+    types above) can be imported on its own, before or without the others."""
+
+    def __init__(self, build):
+        self._build, self._data = build, None
+
+    def _loaded(self) -> dict:
+        if self._data is None:
+            self._data = self._build()
+        return self._data
+
+    def __getitem__(self, key):
+        return self._loaded()[key]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self):
+        return len(self._loaded())
+
+    def __repr__(self):
+        return repr(self._loaded())
+
+
+QUESTIONS: Mapping[str, Question] = _Listed(_load)
+# The notebook that asks each question.
+NOTEBOOKS: Mapping[str, str] = _Listed(lambda: {qid: q.notebook for qid, q in QUESTIONS.items()})
 
 
 def select(only: str | None = None) -> list[Question]:

@@ -363,8 +363,12 @@ def _run_child(child: _Child, tasks, first: int, outcomes: list, meta: dict) -> 
             task, started = tasks[index], None
             if not child.command({"run": index}):
                 kind = "eof"
-                break
-            kind, frame = child.next_frame(time.monotonic() + START_SECONDS, memory)
+            else:
+                kind, frame = child.next_frame(time.monotonic() + START_SECONDS, memory)
+            if kind == "eof" and index > first:
+                # The child ended after the previous question's result (it exits when that
+                # question left threads behind): a fresh child takes this question.
+                return index
             if kind != "frame":
                 break
             if frame[0]["kind"] != "start" or frame[0]["qid"] != task.qid:
@@ -379,7 +383,7 @@ def _run_child(child: _Child, tasks, first: int, outcomes: list, meta: dict) -> 
             arrays = decode_arrays(payload) if header["status"] == "ok" else {}
             outcomes.append(Outcome(task.qid, header["status"], arrays, header,
                                     seconds=time.monotonic() - started))
-            index += 1
+            index, started = index + 1, None
             # Anything that arrives before the next "start" was sent by code of this question
             # (a thread or process it left behind): the question loses its result.
             child.pending += child.reader.feed(_drain(child.fd))
@@ -407,6 +411,9 @@ def _run_child(child: _Child, tasks, first: int, outcomes: list, meta: dict) -> 
     elif kind == "protocol":
         status = "crashed"
         message = f"the student process sent malformed data ({problem}); it was stopped"
+    elif started is None:  # a fresh child died between "run" and "start": no student code
+        status = "grader-error"
+        message = child.describe_exit("before the question started")
     else:
         status, message = "crashed", child.describe_exit("while running this question")
     outcomes.append(Outcome(task.qid, status, message=message, seconds=seconds))

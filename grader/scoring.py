@@ -35,8 +35,70 @@ def _error_summary(actual, expected):
     return max_abs, max_rel
 
 
-def compare(check: Check, outputs: dict, reference: dict) -> dict:
-    """Score one check; returns ``{"name", "points", "max", "passed", "message"}``."""
+def relative_error(actual, expected) -> float:
+    """The notebooks' error metric, :func:`course_kit.feedback.relative_error` (pure NumPy;
+    imported here, on first use, so that loading the grader loads nothing of the kit)."""
+    from course_kit.feedback import relative_error as metric
+
+    return metric(actual, expected)
+
+
+def _hint(qid, key):
+    """The notebooks' hint ``key`` of question ``qid`` (``course_kit.feedback.HINTS``)."""
+    if qid is None:
+        return None
+    from course_kit.feedback import HINTS
+
+    return HINTS.get(qid, {}).get(key)
+
+
+def _distance(actual, probabilities):
+    return 0.5 * float(np.abs(actual / actual.sum() - probabilities).sum())
+
+
+def _matches(check: Check, actual, expected) -> bool:
+    """Whether ``actual`` passes ``check`` against ``expected`` (same shape, real numbers)."""
+    if check.kind == "distribution":
+        return _distance(actual, expected) <= check.threshold
+    if check.kind in ("equal", "accuracy"):
+        return bool(np.array_equal(actual, expected))
+    return bool(np.allclose(actual, expected, rtol=check.rtol, atol=check.atol))
+
+
+def _recognised_mistake(check: Check, actual, reference: dict) -> str | None:
+    """The hint key of the first recorded mistake of ``check`` that ``actual`` matches."""
+    for key, mutant in check.mistakes:
+        mistaken = reference.get(f"{check.reference_key}@{mutant}")
+        if mistaken is not None and mistaken.shape == actual.shape and \
+                np.all(np.isfinite(actual)) and _matches(check, actual, mistaken):
+            return key
+    return None
+
+
+def compare(check: Check, outputs: dict, reference: dict, qid: str | None = None) -> dict:
+    """Score one check; returns ``{"name", "points", "max", "passed", "message"}``.
+
+    With the question's id ``qid``, a failed check's message ends with the notebooks' hint
+    for it (``course_kit.feedback.HINTS[qid]``): the hint of a recorded mistake the output
+    matches (``check.mistakes``), else the hint for the check's output.
+    """
+    result = _compare(check, outputs, reference)
+    if not result["passed"] and check.output in outputs:
+        actual = np.asarray(outputs[check.output])
+        key = check.output
+        if actual.dtype.kind in "biuf" and actual.dtype.fields is None:
+            key = _recognised_mistake(check, actual.astype(np.float64)
+                                      if check.kind not in ("equal", "accuracy") else actual,
+                                      reference) or key
+            if key != check.output:
+                result["message"] += "; this is a known mistake"
+        hint = _hint(qid, key)
+        if hint:
+            result["message"] += f"; hint: {hint}"
+    return result
+
+
+def _compare(check: Check, outputs: dict, reference: dict) -> dict:
     result = {"name": check.name, "points": 0.0, "max": check.points, "passed": False}
     expected = reference.get(check.reference_key)
     if expected is None:
@@ -62,7 +124,7 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
         if actual.shape != expected.shape or actual.sum() <= 0:
             result["message"] = f"shape mismatch: got {actual.shape}, expected {expected.shape}"
             return result
-        distance = 0.5 * float(np.abs(actual / actual.sum() - expected).sum())
+        distance = _distance(actual, expected)
         result["passed"] = distance <= check.threshold
         result["message"] = (f"total variation distance {distance:.3f} between the draws and "
                              f"the formula (allowed {check.threshold:g})")
@@ -73,6 +135,15 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
         result["passed"] = wrong == 0
         result["message"] = ("exact match" if wrong == 0
                              else f"{wrong} of {actual.size} entries differ")
+    elif check.kind == "at_least":
+        if not np.all(np.isfinite(actual.astype(np.float64))):
+            result["message"] = f"{int(np.sum(~np.isfinite(actual)))} entries are NaN or infinite"
+            return result
+        short = int(np.sum(actual < expected))
+        result["passed"] = short == 0
+        result["message"] = (f"got {np.round(actual.astype(np.float64), 6).tolist()}, needs at "
+                             f"least {expected.tolist()}" + ("" if short == 0 else
+                                                             f": {short} below"))
     else:
         if not np.issubdtype(actual.dtype, np.number):
             result["message"] = f"expected numbers, got dtype {actual.dtype}"
@@ -83,8 +154,10 @@ def compare(check: Check, outputs: dict, reference: dict) -> dict:
             return result
         max_abs, max_rel = _error_summary(actual, expected.astype(np.float64))
         result["passed"] = bool(np.allclose(actual, expected, rtol=check.rtol, atol=check.atol))
-        result["message"] = (f"max absolute error {max_abs:.3g}, max relative error {max_rel:.3g} "
-                             f"(tolerance atol {check.atol:g} + rtol {check.rtol:g})")
+        result["message"] = (f"relative error {relative_error(actual, expected):.2e} (as in the "
+                             f"notebooks); max absolute error {max_abs:.3g}, max relative error "
+                             f"{max_rel:.3g} per entry (tolerance atol {check.atol:g} + rtol "
+                             f"{check.rtol:g})")
     if result["passed"]:
         result["points"] = float(check.points)
     return result
@@ -128,7 +201,16 @@ def score_question(question: Question, outcome, reference: dict, sources: list[s
         entry["notes"] += [f"no credit for the automatic checks: {r}" for r in reasons]
         return entry
     entry["notes"] += [str(note) for note in outcome.header.get("notes") or []]
-    entry["checks"] = [compare(check, outcome.arrays, reference) for check in question.checks]
+    entry["checks"] = [compare(check, outcome.arrays, reference, question.id)
+                       for check in question.checks]
+    passed_outputs = {c.output for c, r in zip(question.checks, entry["checks"]) if r["passed"]}
+    names = {c.output: c.name for c in question.checks}
+    for check, result in zip(question.checks, entry["checks"]):
+        if check.requires is not None and check.requires not in passed_outputs and \
+                result["passed"]:
+            result.update(points=0.0, passed=False,
+                          message=f"{result['message']}; not scored: it counts only when "
+                                  f"\"{names[check.requires]}\" passes")
     entry["auto_score"] = float(sum(c["points"] for c in entry["checks"]))
     passed = sum(c["passed"] for c in entry["checks"])
     entry["status"] = ("passed" if passed == len(entry["checks"])

@@ -46,5 +46,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# Mutation tables of tests/test_grader_mutants.py, printed at the end of the run.
+MUTATION_TABLES = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for table in config.stash.get(MUTATION_TABLES, []):
+        terminalreporter.write_sep("-", "mutation table")
+        terminalreporter.write_line(table)
+
+
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {BACKEND}, primary backend {PRIMARY_BACKEND}"

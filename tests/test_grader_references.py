@@ -44,3 +44,44 @@ def test_parameter_count_reference_matches_the_formula():
 def test_missing_reference_names_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m grader record"):
         references.load("q1_2", tmp_path)
+
+
+def test_the_step_model_oracles_agree_with_brute_force():
+    import itertools
+
+    from course_kit.checks import ToyCharModel
+    from course_kit.sampling import (
+        beam_search_ids,
+        exhaustive_best_ids,
+        greedy_ids,
+        sequence_log_probability,
+    )
+
+    model = ToyCharModel.random(seed=2)
+    scores = {(1, *tail): sequence_log_probability(model, (1, *tail))
+              for tail in itertools.product(range(model.vocab_size), repeat=4)}
+    best = max(scores, key=scores.get)
+    np.testing.assert_array_equal(exhaustive_best_ids(model, 1, 5), best)
+    np.testing.assert_array_equal(beam_search_ids(model, 1, 5, 5**4), best)
+    np.testing.assert_array_equal(beam_search_ids(model, 1, 5, 1), greedy_ids(model, [1], 5))
+
+
+def test_beam_references_prune_on_models_where_the_searches_disagree():
+    from course_kit.sampling import exhaustive_best_ids, greedy_ids
+    from grader.probes import Context, toy_model
+
+    inputs, expected = references.load("q2_5")
+    first, length = int(inputs["first_token"]), int(inputs["length"])
+    assert list(inputs["widths"]) == [2, 3]
+    for row, width in enumerate(inputs["widths"]):
+        model = toy_model(Context(inputs), prefix=f"width_{width}_model_")
+        beam = expected["beam"][row]
+        assert not np.array_equal(beam, greedy_ids(model, [first], length))
+        assert not np.array_equal(beam, exhaustive_best_ids(model, first, length))
+
+
+def test_optimizer_gradients_span_the_sizes_where_epsilon_matters():
+    inputs, _ = references.load("q1_4")
+    for name in ("momentum", "rmsprop", "adam"):
+        sizes = np.abs(inputs[f"grads_{name}"]).max(axis=0)
+        assert sizes.max() > 1e3 and sizes.min() < 1e-3, (name, sizes)

@@ -114,3 +114,54 @@ def test_frames_out_of_turn_void_the_question_that_sent_them(backend):
                          device="cpu")
     assert [o.status for o in outcomes] == ["crashed", "ok"], [o.message for o in outcomes]
     assert "forged or extra data" in outcomes[0].message or "malformed" in outcomes[0].message
+
+
+@pytest.mark.backend_independent
+def test_a_thread_left_behind_cannot_forge_the_next_questions_result(backend):
+    """A thread that floods forged results keeps running after its question; the child
+    then ends, and the next question runs, honestly, in a fresh one. (The source policy would
+    refuse this cell; run_tasks alone does not apply it.)"""
+    from grader.sandbox import run_tasks
+
+    flood = COUNT + (
+        "import os, threading, time\n"
+        "from protocol import encode_frame\n"
+        "def flood():\n"
+        "    frame = encode_frame({'kind': 'result', 'qid': 'q1_5', 'status': 'ok'})\n"
+        "    while True:\n"
+        "        for fd in range(3, 64):\n"
+        "            try:\n"
+        "                os.write(fd, frame)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "        time.sleep(0.01)\n"
+        "threading.Thread(target=flood, daemon=True).start()\n"
+    )
+    outcomes = run_tasks([count_task(flood), count_task(COUNT)], {}, backend=backend,
+                         device="cpu")
+    # The first question keeps its own result if that came first, else it is void.
+    first, second = outcomes
+    assert (first.status, "counts" in first.arrays) in (("ok", True), ("crashed", False))
+    assert second.status == "ok" and "counts" in second.arrays
+
+
+@pytest.mark.backend_independent
+def test_the_child_refuses_to_build_a_forbidden_class_from_a_configuration(backend):
+    from grader import references
+    from grader.registry import QUESTIONS
+    from grader.sandbox import Task, run_tasks
+
+    smuggle = (
+        "import keras\n"
+        "config = {'module': 'keras.layers', 'class_name': 'SimpleRNNCell',\n"
+        "          'config': {'units': 4}, 'registered_name': None}\n"
+        "engine = keras.layers.Activation(config).activation\n"
+    )
+    question = QUESTIONS["q1_2"]
+    inputs, _ = references.load("q1_2")
+    task = Task("q1_2", question.probe, [{"id": "q1_2", "source": smuggle}], inputs,
+                question.forbidden)
+    (outcome,) = run_tasks([task], {}, backend=backend, device="cpu")
+    assert outcome.status == "error"
+    assert "building keras.layers.SimpleRNNCell from a configuration" in \
+        outcome.header["error_message"]

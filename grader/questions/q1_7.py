@@ -1,0 +1,130 @@
+"""q1_7: the magnitude of the loss' gradient over time.
+
+Contract: ``gradient_norms_over_time(cell, x, y, W_ph, b_p)`` runs ``cell`` over ``x``
+``(batch, T, d)`` from a zero state, reads out ``p = h_T W_ph + b_p``, takes the mean
+cross-entropy with labels ``y`` and returns the norm of ``dL/dh_t`` for t = 1..T (shape
+``(T,)``). The probe passes the kit's vanilla RNN cell with recorded weights; the reference
+is ``course_kit.training.cell_gradient_norms``.
+"""
+
+from grader.registry import KIT_ANSWERS, Check, Question, RubricItem
+
+from . import edit, helpers
+
+QUESTION = Question(
+    "q1_7", "Gradient magnitude over time", 1, "05_gradients_over_time.ipynb",
+    checks=(Check("norm of dL/dh_t for every t", 4, "norms", rtol=1e-3, atol=1e-6),),
+    rubric=(RubricItem("plot for RNN and LSTM, and its interpretation", 3),),
+    forbidden=KIT_ANSWERS,
+)
+
+
+def probe(namespace, context):
+    import numpy as np
+
+    from course_kit.layers import VanillaRNNCell
+
+    probes = helpers()
+    function = probes.student_object(namespace, "gradient_norms_over_time", "function")
+    x = context.array("x")
+    cell = VanillaRNNCell(context["w_W_hh"].shape[0])
+    cell.build((None, x.shape[-1]))
+    for name in ("W_hx", "W_hh", "b_h"):
+        getattr(cell, name).assign(context.array(f"w_{name}"))
+    norms = function(cell, x, np.asarray(context["y"]), context.array("w_W_ph"),
+                     context.array("w_b_p"))
+    return {"norms": np.asarray(probes.to_numpy(norms), dtype=np.float64).ravel()}
+
+
+def record():
+    """Seed 17: 4 sequences of 12 steps, 3 inputs, 6 units, 3 classes."""
+    import numpy as np
+
+    from course_kit.training import cell_gradient_norms
+    from grader.probes import Context
+    from grader.references import weights
+
+    rng = np.random.default_rng(17)
+    inputs = {"x": rng.normal(size=(4, 12, 3)), "y": rng.integers(0, 3, size=4),
+              **weights(rng, {"W_hx": (3, 6), "W_hh": (6, 6), "b_h": (6,), "W_ph": (6, 3),
+                              "b_p": (3,)})}
+    expected = probe({"gradient_norms_over_time": cell_gradient_norms}, Context(inputs))
+    return inputs, expected
+
+
+_ANSWER = '''
+import keras
+import numpy as np
+from keras import ops
+
+from course_kit.autodiff import value_and_grad
+
+
+def gradient_norms_over_time(cell, x, y, W_ph, b_p):
+    batch, steps, _ = x.shape
+    units = W_ph.shape[0]
+    W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
+
+    def loss(shift):
+        h = ops.zeros((batch, units), dtype=x.dtype)
+        for t in range(steps):
+            h, _ = cell(x[:, t], [h])
+            h = h + shift[t]
+        logits = ops.matmul(h, W_ph) + b_p
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+    _, (grad,) = value_and_grad(loss, np.zeros((steps, batch, units), dtype=x.dtype))
+    return np.linalg.norm(ops.convert_to_numpy(grad).reshape(steps, -1), axis=1)
+'''
+
+_NORMS = "np.linalg.norm(ops.convert_to_numpy(grad).reshape(steps, -1), axis=1)"
+
+MUTANTS = {
+    # t = T first
+    "reversed_order": edit(_ANSWER, (f"return {_NORMS}", f"return {_NORMS}[::-1]")),
+    # the loss summed over the batch: every norm 4 times too big
+    "sum_instead_of_mean": edit(_ANSWER, ("return ops.mean(keras", "return ops.sum(keras")),
+    # the mean of per-sequence norms instead of the norm of the whole gradient
+    "mean_of_norms": edit(_ANSWER, (
+        _NORMS, "np.linalg.norm(ops.convert_to_numpy(grad), axis=2).mean(axis=1)")),
+    # dL/dx_t instead of dL/dh_t
+    "gradient_of_inputs": edit(
+        _ANSWER, ("h, _ = cell(x[:, t], [h])\n            h = h + shift[t]",
+                  "h, _ = cell(x[:, t] + shift[t], [h])"),
+        ("np.zeros((steps, batch, units)", "np.zeros((steps, batch, x.shape[-1])")),
+}
+
+ALTERNATIVES = {
+    # a different loop: for every t, differentiate the rest of the run with respect to h_t
+    "one_gradient_per_step": '''
+import keras
+import numpy as np
+from keras import ops
+
+from course_kit.autodiff import value_and_grad
+
+
+def gradient_norms_over_time(cell, x, y, W_ph, b_p):
+    steps = x.shape[1]
+    h = ops.zeros((x.shape[0], W_ph.shape[0]), dtype=x.dtype)
+    states = []
+    for t in range(steps):
+        h, _ = cell(x[:, t], [h])
+        states.append(h)
+
+    def loss_after(t):
+        def loss(h):
+            for s in range(t + 1, steps):
+                h, _ = cell(x[:, s], [h])
+            logits = ops.matmul(h, W_ph) + b_p
+            return ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits,
+                                                                         from_logits=True))
+        return loss
+
+    norms = []
+    for t in range(steps):
+        _, (grad,) = value_and_grad(loss_after(t), states[t])
+        norms.append(float(np.sqrt(np.sum(ops.convert_to_numpy(grad) ** 2))))
+    return np.array(norms)
+''',
+}

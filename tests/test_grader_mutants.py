@@ -1,0 +1,180 @@
+"""Checks that can fail: every question's wrong answers lose points, its other right answers
+score full marks (``python -m grader mutants``), and the question modules stay in their
+place (no framework in the grader's process, no answer in the jail).
+
+The mutation runs grade through the normal path, jail included, once per CI run (in the
+primary backend's run; the grading path is the same on every backend, and
+test_grader_sandbox grades the reference on each). The training questions (q1_3, q1_8) train
+a model per answer: they run on TensorFlow, where training is fastest. The tables are printed
+at the end of the pytest run.
+"""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MUTATION_TABLES
+
+from course_kit.feedback import HINTS
+from grader import jail, mutants, references
+from grader.registry import QUESTIONS, module
+from grader.sandbox import Outcome
+from grader.scoring import compare, score_question
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTOMATIC = [qid for qid, q in QUESTIONS.items() if q.automatic]
+TRAINING = [qid for qid in AUTOMATIC if QUESTIONS[qid].time_factor > 1]
+QUICK = [qid for qid in AUTOMATIC if qid not in TRAINING]
+
+
+# ---------------------------------------------------------------- the modules
+
+
+@pytest.mark.parametrize("qid", AUTOMATIC)
+def test_every_question_has_three_mutants_and_an_alternative(qid):
+    loaded = module(qid)
+    assert loaded.QUESTION is QUESTIONS[qid]
+    assert callable(loaded.probe) and callable(loaded.record)
+    assert len(loaded.MUTANTS) >= 3 and len(loaded.ALTERNATIVES) >= 1
+    sources = {**loaded.MUTANTS, **loaded.ALTERNATIVES}
+    assert len(sources) == len(loaded.MUTANTS) + len(loaded.ALTERNATIVES), "names must differ"
+    for name, source in sources.items():
+        ast.parse(source, f"{qid}.{name}")
+    assert not set(loaded.MUTANTS.values()) & set(loaded.ALTERNATIVES.values())
+
+
+def test_registry_lists_one_module_per_question():
+    files = sorted(p.stem for p in (ROOT / "grader" / "questions").glob("q*.py"))
+    assert files == list(QUESTIONS)
+    assert all(q.notebook.endswith(".ipynb") for q in QUESTIONS.values())
+
+
+def test_listing_the_questions_imports_no_framework():
+    code = ("import sys\nfrom grader.registry import QUESTIONS\nfrom grader import mutants\n"
+            "mutants.variants(slow=True)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'keras', 'tensorflow', 'jax', 'torch', 'course_kit'}))")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    run = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- the jail
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runtime")
+    jail.stage_runtime(folder)
+    return folder
+
+
+def _significant_lines(source):
+    """The lines of an answer that say something (not imports, blanks or short lines)."""
+    return [line.strip() for line in source.splitlines()
+            if len(line.strip()) > 30 and not line.strip().startswith(("import ", "from "))]
+
+
+def test_no_alternative_answer_reaches_the_jail(staged):
+    texts = {path: path.read_text(errors="replace") for path in staged.rglob("*")
+             if path.is_file()}
+    staged_questions = {p: t for p, t in texts.items() if "questions" in p.parts}
+    for qid in AUTOMATIC:
+        for name, source in module(qid).ALTERNATIVES.items():
+            answer = source.strip()
+            leaks = [str(p) for p, text in texts.items() if answer in text]
+            assert not leaks, f"{qid} alternative {name} in {leaks}"
+            for line in _significant_lines(source):
+                assert not any(line in text for text in staged_questions.values()), (qid, line)
+    for text in staged_questions.values():
+        tree = ast.parse(text)
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not names & {"MUTANTS", "ALTERNATIVES", "QUESTION", "record", "_ANSWER"}
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m and m.split(".")[0] == "grader"]
+
+
+def test_staged_question_modules_import_and_expose_their_probe(staged):
+    code = ("import sys, importlib\nsys.path.insert(0, sys.argv[1])\n"
+            f"for qid in {AUTOMATIC!r}:\n"
+            "    m = importlib.import_module('questions.' + qid)\n"
+            "    assert callable(m.probe), qid\n"
+            "    assert not hasattr(m, 'MUTANTS') and not hasattr(m, 'record'), qid\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'grader'}))")
+    run = subprocess.run([sys.executable, "-I", "-c", code, str(staged / "child")],
+                         capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_a_probe_that_needs_the_grader_package_is_refused_at_staging():
+    source = ("from grader.registry import KIT_ANSWERS\n\n\n"
+              "def probe(namespace, context):\n    return {'x': KIT_ANSWERS}\n")
+    with pytest.raises(ValueError, match="no grader package"):
+        jail.child_source(source)
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def test_a_recognised_mistake_gets_the_notebooks_hint():
+    question = QUESTIONS["q1_2"]
+    _, expected = references.load("q1_2")
+    check = next(c for c in question.checks if c.output == "outputs")
+    mistaken = compare(check, {"outputs": expected["outputs@no_tanh"]}, expected, "q1_2")
+    assert not mistaken["passed"]
+    assert "known mistake" in mistaken["message"]
+    assert HINTS["q1_2"]["no_tanh"] in mistaken["message"]
+    other = compare(check, {"outputs": expected["outputs"] + 0.5}, expected, "q1_2")
+    assert HINTS["q1_2"]["outputs"] in other["message"] and "known" not in other["message"]
+    assert "relative error" in other["message"]
+
+
+def test_draws_from_the_other_temperature_convention_get_its_hint():
+    _, expected = references.load("q2_3")
+    check = next(c for c in QUESTIONS["q2_3"].checks if c.output == "counts_2")
+    counts = np.rint(expected["probabilities_2@divides_by_tau"] * 20000).astype(np.int64)
+    result = compare(check, {"counts_2": counts}, expected, "q2_3")
+    assert not result["passed"] and HINTS["q2_3"]["divides_by_tau"] in result["message"]
+
+
+def test_accuracy_of_a_model_that_is_not_the_one_asked_for_scores_nothing():
+    question = QUESTIONS["q1_3"]
+    _, expected = references.load("q1_3")
+    arrays = {"predictions": expected["labels"], "architecture": np.array([1, 0, 0])}
+    entry = score_question(question, Outcome("q1_3", "ok", arrays=arrays, header={}), expected,
+                           ["x = 1"])
+    assert entry["auto_score"] == 0 and entry["status"] == "failed"
+    assert "counts only when" in entry["checks"][1]["message"]
+    arrays["architecture"] = np.array([1, 1, 1])
+    entry = score_question(question, Outcome("q1_3", "ok", arrays=arrays, header={}), expected,
+                           ["x = 1"])
+    assert entry["auto_score"] == question.auto_points
+
+
+# ---------------------------------------------------------------- the mutation runs
+
+
+def _assert_proven(report, request):
+    request.config.stash.setdefault(MUTATION_TABLES, []).append(report.table())
+    assert report.ok, report.table()
+
+
+@pytest.mark.slow
+@pytest.mark.backend_independent
+def test_every_mutant_loses_points_and_every_alternative_scores_full_marks(request):
+    _assert_proven(mutants.run(",".join(QUICK), jobs=2, timeout=30.0, device="cpu"), request)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+                    reason="the training questions train a model per answer: they are proven "
+                           "once, on TensorFlow, where training is fastest")
+def test_training_questions_refuse_rules_and_credit_trained_models(request):
+    _assert_proven(mutants.run(",".join(TRAINING), jobs=2, slow=True, timeout=60.0,
+                               device="cpu"), request)
