@@ -70,7 +70,10 @@ def variables_value_and_grad(fn, variables):
 
         with tf.GradientTape() as tape:
             value = fn()
-        grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        # The backing tf.Variables: zeros for an unconnected gradient need a TensorFlow dtype,
+        # and a Keras variable's dtype is a string.
+        grads = tape.gradient(value, [v.value for v in variables],
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return value, list(grads)
     if backend == "jax":
         import jax
