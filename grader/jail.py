@@ -351,6 +351,9 @@ def jail_command(command: list[str], paths: JailPaths, uid: int, env: dict[str, 
     root = os.geteuid() == 0
     if not root:
         args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--disable-userns"]
+    # The private /tmp first: a Python environment that lives under the host's /tmp is bound
+    # on top of it, not hidden by it.
+    private = ["--perms", "1777", "--size", str(TMP_MB << 20), "--tmpfs", inside["tmp"]]
     mounts = _system_binds() + binds + masks + [
         "--ro-bind", f"{paths.root}/kit", inside["kit"],
         "--ro-bind", f"{paths.root}/child", inside["child"],
@@ -358,13 +361,12 @@ def jail_command(command: list[str], paths: JailPaths, uid: int, env: dict[str, 
         "--ro-bind", paths.submission, inside["submission"],
         "--proc", "/proc", "--dev", "/dev",
         "--perms", "1777", "--size", str(scratch_mb << 20), "--tmpfs", inside["scratch"],
-        "--perms", "1777", "--size", str(TMP_MB << 20), "--tmpfs", inside["tmp"],
         "--perms", "1777", "--tmpfs", "/dev/shm",
         "--ro-bind-data", str(data_fds["passwd"]), "/etc/passwd",
         "--ro-bind-data", str(data_fds["group"]), "/etc/group"]
     if use_gpu:
         mounts += _gpu_binds()
-    args += _parent_folders(mounts) + mounts
+    args += private + _parent_folders(mounts) + mounts
     for name, value in env.items():
         args += ["--setenv", name, value]
     args += ["--chdir", inside["scratch"]]
