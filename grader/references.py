@@ -47,6 +47,16 @@ def weights(rng, shapes, scale=0.5):
     return {f"w_{name}": rng.normal(0.0, scale, size=shape) for name, shape in shapes.items()}
 
 
+def vanilla_rnn_inputs(rng, batch, steps, input_dim, units, classes):
+    """Inputs of a question on the vanilla RNN's loss (q1_1, q1_7): sequences ``x`` of shape
+    ``(batch, steps, input_dim)``, labels ``y`` and the weights of a cell of ``units`` with a
+    readout to ``classes``."""
+    return {"x": rng.normal(size=(batch, steps, input_dim)),
+            "y": rng.integers(0, classes, size=batch),
+            **weights(rng, {"W_hx": (input_dim, units), "W_hh": (units, units), "b_h": (units,),
+                            "W_ph": (units, classes), "b_p": (classes,)})}
+
+
 def graph_inputs(rng, shapes):
     """Inputs of a graph-layer question on the fall 2019 example graph (6 nodes): its dense
     ``adjacency`` and ``edge_index`` (row 0 sources, row 1 targets), ``features`` ``(6, 4)``,

@@ -61,12 +61,10 @@ def record():
 
     from course_kit.training import autodiff_vanilla_rnn_gradients
     from grader.probes import Context
-    from grader.references import weights
+    from grader.references import vanilla_rnn_inputs
 
-    rng = np.random.default_rng(11)
-    inputs = {"x": rng.normal(size=(3, 6, 4)), "y": rng.integers(0, 3, size=3),
-              **weights(rng, {"W_hx": (4, 5), "W_hh": (5, 5), "b_h": (5,), "W_ph": (5, 3),
-                              "b_p": (3,)})}
+    inputs = vanilla_rnn_inputs(np.random.default_rng(11), batch=3, steps=6, input_dim=4,
+                                units=5, classes=3)
     expected = probe({"bptt_vanilla_rnn": autodiff_vanilla_rnn_gradients}, Context(inputs))
     return inputs, expected
 

@@ -42,12 +42,10 @@ def record():
 
     from course_kit.training import cell_gradient_norms
     from grader.probes import Context
-    from grader.references import weights
+    from grader.references import vanilla_rnn_inputs
 
-    rng = np.random.default_rng(17)
-    inputs = {"x": rng.normal(size=(4, 12, 3)), "y": rng.integers(0, 3, size=4),
-              **weights(rng, {"W_hx": (3, 6), "W_hh": (6, 6), "b_h": (6,), "W_ph": (6, 3),
-                              "b_p": (3,)})}
+    inputs = vanilla_rnn_inputs(np.random.default_rng(17), batch=4, steps=12, input_dim=3,
+                                units=6, classes=3)
     expected = probe({"gradient_norms_over_time": cell_gradient_norms}, Context(inputs))
     return inputs, expected
 
