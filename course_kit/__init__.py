@@ -6,6 +6,8 @@ Submodules are imported on first use, so ``import course_kit`` stays light; only
 
 import importlib
 
+from course_kit._edition import EDITION
+
 __version__ = "0.1.0"
 
 _SUBMODULES = (
@@ -26,4 +28,4 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = ["EDITION", "__version__", *_SUBMODULES]

@@ -12,6 +12,7 @@ import numpy as np
 __all__ = ["propagation_steps", "self_loop_adjacency"]
 
 
+# BEGIN ANSWER q3_2
 def self_loop_adjacency(graph, nodelist=None):
     """``A + I`` of a NetworkX graph as an int array, rows and columns in ``nodelist`` order.
 
@@ -59,3 +60,4 @@ def propagation_steps(graph, source, target):
             return steps
         reach = np.minimum(receive @ reach, 1)  # clipped, so the counts cannot overflow
     raise ValueError(f"target {target!r} cannot be reached from source {source!r}")
+# END ANSWER

@@ -81,10 +81,12 @@ def temperature_probabilities(logits, temperature):
     return softmax(_as_logits(logits) / temperature, axis=-1)
 
 
+# BEGIN ANSWER q2_3
 def inverse_temperature_probabilities(logits, beta):
     """``softmax(beta * logits)``, the assignment's convention; ``beta`` > 0 multiplies."""
     _check_positive("beta", beta)
     return softmax(beta * _as_logits(logits), axis=-1)
+# END ANSWER
 
 
 def top_k_probabilities(logits, k, temperature=1.0):
@@ -130,9 +132,11 @@ def sample_with_temperature(logits, temperature, rng):
     return sample_from_probabilities(temperature_probabilities(logits, temperature), rng)
 
 
+# BEGIN ANSWER q2_3
 def sample_with_inverse_temperature(logits, beta, rng):
     """Draw from ``softmax(beta * logits)`` (the assignment's tau)."""
     return sample_from_probabilities(inverse_temperature_probabilities(logits, beta), rng)
+# END ANSWER
 
 
 def sample_top_k(logits, k, rng, temperature=1.0):
@@ -253,13 +257,16 @@ def generate(model, length, prompt=None, strategy="greedy", seed=0, **options):
     return prompt + model.decode(generated)
 
 
+# BEGIN ANSWER q2_4
 def complete(model, prompt, length, strategy="greedy", seed=0, **options):
     """Sentence completion: warm the state on ``prompt`` and continue it by ``length``
     characters. Returns ``prompt`` followed by the continuation."""
     _check_prompt(prompt)
     return generate(model, length, prompt=prompt, strategy=strategy, seed=seed, **options)
+# END ANSWER
 
 
+# BEGIN ANSWER q2_5
 def beam_search(model, prompt, length, beam_width=5):
     """The likeliest continuations of ``prompt`` by beam search.
 
@@ -296,6 +303,7 @@ def beam_search(model, prompt, length, beam_width=5):
         for sequence, score in zip(sequences, scores)
         if np.isfinite(score)
     ]
+# END ANSWER
 
 
 # ---------------------------------------------------------------- on a step model
@@ -317,6 +325,7 @@ def _take(state, rows):
     return np.asarray(state)[rows]
 
 
+# BEGIN ANSWER q2_2
 def greedy_ids(model, tokens, length):
     """``tokens`` extended greedily to ``length`` ids (each next id the argmax of the logits),
     the state warmed on every given token; returns int64 ``(length,)``."""
@@ -328,6 +337,7 @@ def greedy_ids(model, tokens, length):
         logits, state = model.step([sequence[-1]], state)
         sequence.append(int(np.argmax(np.asarray(logits)[0])))
     return np.array(sequence[:length], dtype=np.int64)
+# END ANSWER
 
 
 def sequence_log_probability(model, tokens):
@@ -360,6 +370,7 @@ def exhaustive_best_ids(model, first_token, length):
     return sequences[int(np.argmax(scores))]
 
 
+# BEGIN ANSWER q2_5
 def beam_search_ids(model, first_token, length, beam_width):
     """Beam search from ``first_token`` to ``length`` ids.
 
@@ -380,3 +391,4 @@ def beam_search_ids(model, first_token, length, beam_width):
         scores = candidates[best]
         state = _take(state, parents)
     return sequences[0]
+# END ANSWER

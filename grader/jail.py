@@ -76,15 +76,17 @@ class JailPaths:
 
 
 def stage_runtime(folder: Path) -> None:
-    """Copy the kit and the child-side grader files into ``folder`` (``kit/``, ``child/``).
+    """Stage the student edition of the kit and the child-side grader files into ``folder``
+    (``kit/``, ``child/``).
 
     The jail mounts this copy, never the repository: what is not staged here is not there.
+    The kit is its student edition (:mod:`grader.edition`): every answer raises
+    NotImplementedError, so a submission that calls the kit's answer earns nothing.
     """
     import course_kit
+    from grader.edition import stage_student_kit
 
-    kit = Path(course_kit.__file__).resolve().parent
-    shutil.copytree(kit, folder / "kit" / "course_kit",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    stage_student_kit(folder / "kit", Path(course_kit.__file__).resolve().parent)
     (folder / "child").mkdir()
     for name in CHILD_FILES:
         shutil.copy2(PACKAGE / name, folder / "child" / name)

@@ -11,6 +11,7 @@ from course_kit.layers.graph_ops import (
 __all__ = ["GATConv"]
 
 
+# BEGIN ANSWER q3_3
 @keras.saving.register_keras_serializable(package="course_kit")
 class GATConv(GraphLayer):
     """Graph attention layer with several heads.
@@ -231,3 +232,4 @@ class GATConv(GraphLayer):
             }
         )
         return config
+# END ANSWER

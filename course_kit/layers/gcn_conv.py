@@ -16,6 +16,7 @@ from course_kit.layers.graph_ops import add_self_loops as append_self_loops
 __all__ = ["GCNConv", "gcn_normalize"]
 
 
+# BEGIN ANSWER q3_1
 @keras.saving.register_keras_serializable(package="course_kit")
 class GCNConv(GraphLayer):
     """Graph convolution ``H' = activation(A_hat H W + b)``, ``A_hat = D~^-1/2 (A + I) D~^-1/2``.
@@ -145,3 +146,4 @@ class GCNConv(GraphLayer):
             }
         )
         return config
+# END ANSWER

@@ -9,6 +9,7 @@ from course_kit.layers.graph_ops import gcn_normalize, graph_inputs, propagate
 __all__ = ["GraphConvLSTMCell"]
 
 
+# BEGIN ANSWER q3_5
 @keras.saving.register_keras_serializable(package="course_kit")
 class GraphConvLSTMCell(keras.layers.Layer):
     """LSTM over node signals in which every matrix product becomes a graph convolution.
@@ -104,3 +105,4 @@ class GraphConvLSTMCell(keras.layers.Layer):
             input_features=self.input_features,
         )
         return config
+# END ANSWER

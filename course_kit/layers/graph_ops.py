@@ -106,6 +106,7 @@ def graph_inputs(graph, num_nodes=None):
     return edge_index, np.asarray(weights, dtype=np.float32)
 
 
+# BEGIN ANSWER q3_1
 def gcn_normalize(graph, num_nodes=None, add_self_loops=True):
     """The GCN propagation matrix ``D~^-1/2 (A + I) D~^-1/2`` with ``D~_ii = sum_j (A + I)_ij``.
 
@@ -151,6 +152,7 @@ def gcn_normalize(graph, num_nodes=None, add_self_loops=True):
     normalized = (scale @ adjacency @ scale).tocsr()
     normalized.sort_indices()
     return normalized if sparse_input else normalized.toarray()
+# END ANSWER
 
 
 def split_graph_inputs(inputs, layer_name):

@@ -122,6 +122,7 @@ class _RecurrentCell(keras.layers.Layer):
         return config
 
 
+# BEGIN ANSWER q1_2
 @keras.saving.register_keras_serializable(package="course_kit")
 class VanillaRNNCell(_RecurrentCell):
     """One step of the vanilla (Elman) RNN.
@@ -163,8 +164,10 @@ class VanillaRNNCell(_RecurrentCell):
         (h_prev,) = self._check_step(inputs, states)
         h = ops.tanh(ops.matmul(inputs, self.W_hx) + ops.matmul(h_prev, self.W_hh) + self.b_h)
         return h, [h]
+# END ANSWER
 
 
+# BEGIN ANSWER q1_6
 @keras.saving.register_keras_serializable(package="course_kit")
 class LSTMCell(_RecurrentCell):
     """One step of the LSTM of the curriculum (no peepholes).
@@ -219,8 +222,10 @@ class LSTMCell(_RecurrentCell):
         c = g * i + c_prev * f
         h = ops.tanh(c) * o
         return h, [h, c]
+# END ANSWER
 
 
+# BEGIN ANSWER q1_9
 @keras.saving.register_keras_serializable(package="course_kit")
 class PeepholeLSTMCell(_RecurrentCell):
     """One step of the peephole LSTM of the 2020 assignment.
@@ -272,8 +277,10 @@ class PeepholeLSTMCell(_RecurrentCell):
         c = ops.sigmoid(ops.matmul(inputs, self.W_cx) + self.b_c) * i + c_prev * f
         h = ops.tanh(c) * o
         return h, [h, c]
+# END ANSWER
 
 
+# BEGIN ANSWER q1_9
 @keras.saving.register_keras_serializable(package="course_kit")
 class GRUCell(_RecurrentCell):
     """One step of the GRU of the 2020 assignment (variant A).
@@ -332,3 +339,4 @@ class GRUCell(_RecurrentCell):
         )
         h = (1.0 - z) * h_prev + z * candidate
         return h, [h]
+# END ANSWER

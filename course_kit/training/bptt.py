@@ -7,6 +7,7 @@ import numpy as np
 __all__ = ["autodiff_vanilla_rnn_gradients", "bptt_vanilla_rnn"]
 
 
+# BEGIN ANSWER q1_1
 def bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p, h0=None):
     """Loss and gradients of a vanilla RNN with cross-entropy on the last step only.
 
@@ -70,6 +71,7 @@ def bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p, h0=None):
         grads["b_h"] += d_pre.sum(axis=0)
         d_h = d_pre @ W_hh.T
     return {"loss": float(loss), **grads}
+# END ANSWER
 
 
 def autodiff_vanilla_rnn_gradients(x, y, W_hx, W_hh, b_h, W_ph, b_p, dtype=None):

@@ -9,6 +9,7 @@ from course_kit.autodiff import value_and_grad
 __all__ = ["cell_gradient_norms", "gradient_norms_over_time"]
 
 
+# BEGIN ANSWER q1_7
 def gradient_norms_over_time(model, batch):
     """The norm of ``dL/dh_t`` for every step t = 1..T of a ``SequenceClassifier``.
 
@@ -77,3 +78,4 @@ def _state_gradient_norms(cell, inputs, y, readout, dtype):
     zeros = [np.zeros((batch_size, units), dtype=dtype)] * steps
     _, grads = value_and_grad(loss, *zeros)
     return np.array([np.linalg.norm(ops.convert_to_numpy(g)) for g in grads], dtype=np.float64)
+# END ANSWER

@@ -39,6 +39,7 @@ class _Optimizer:
         return updated[0] if single else updated
 
 
+# BEGIN ANSWER q1_4
 class SGD(_Optimizer):
     """``v = momentum * v - lr * g``; ``w = w + v`` (plain SGD when ``momentum`` is 0)."""
 
@@ -96,6 +97,7 @@ class Adam(_Optimizer):
         slots["v"] = self.beta_2 * slots["v"] + (1 - self.beta_2) * gradient**2
         step_size = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         return weight - step_size * slots["m"] / (np.sqrt(slots["v"]) + self.epsilon)
+# END ANSWER
 
 
 class IllConditionedQuadratic:

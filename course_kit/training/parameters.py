@@ -3,6 +3,7 @@
 __all__ = ["count_lstm_parameters"]
 
 
+# BEGIN ANSWER q1_5
 def count_lstm_parameters(d, n, c):
     """Trainable parameters of an LSTM cell with ``d`` inputs and ``n`` units plus a dense
     output layer over ``c`` classes: ``4 (d n + n^2 + n) + n c + c``.
@@ -15,3 +16,4 @@ def count_lstm_parameters(d, n, c):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
     return 4 * (d * n + n * n + n) + n * c + c
+# END ANSWER
