@@ -8,14 +8,16 @@ same metric and the same words as the notebooks' checks (:mod:`course_kit.checks
 - the name of a compared quantity. Where the grader scores that quantity, the key is the
   ``output`` of its check in ``grader.registry.QUESTIONS`` (``"outputs"``, ``"gradients"``,
   ``"peephole_outputs"``, ``"counts_0.5"``, ...); the other keys name what only the notebook
-  check compares (``"returns"`` for a result that breaks the contract, ``"causal"``,
+  check compares (``"returns"`` for a result that breaks the contract, ``"state_size"``,
   ``"deterministic"``, ``"step_shape"``);
 - ``"not_implemented"``, for a graded cell that still holds its stub;
 - the name of a mistake of ``MISTAKES[question]``, which the checks recognise by comparing the
-  student's result with a reference that makes that mistake.
+  student's result with the recorded result of a reference that makes that mistake.
 
-``MISTAKES[question][name]`` describes the mutated reference of each recognised mistake, so
-that the grader can build the same one.
+``MISTAKES[question][name]`` names the mutants of the question's grader module
+(``grader/questions/<question>.py``) that make mistake ``name``: their outputs are recorded,
+as ``<output>@<mutant>``, in the grader's hidden references and in the public fixtures of
+the checks, where a failing result that matches one of them gets the mistake's hint.
 
 Example:
 
@@ -57,22 +59,15 @@ def relative_error(actual, expected):
 
 
 MISTAKES = {
-    "q1_2": {
-        "no_tanh": "h_t = x_t W_hx + h_{t-1} W_hh + b_h, the pre-activation without its tanh",
-    },
-    "q1_6": {
-        "wrong_gate_nonlinearity": "tanh for the gates i, f, o, or sigmoid for the candidate "
-                                   "g, or both",
-    },
-    "q2_3": {
-        "divides_by_tau": "draws from softmax(logits / tau) instead of softmax(tau * logits)",
-    },
-    "q3_1": {
-        "no_self_loops": "D^-1/2 A D^-1/2, or the self-loops left out of either the degrees "
-                         "or the product",
-        "inverse_degree": "D^-1 (A + I) D^-1 or D^-1 (A + I): 1 / degree instead of "
-                          "1 / sqrt(degree)",
-    },
+    # h_t = x_t W_hx + h_{t-1} W_hh + b_h, the pre-activation without its tanh
+    "q1_2": {"no_tanh": ("no_tanh",)},
+    # tanh for the gates i, f, o, or sigmoid for the candidate g, or both
+    "q1_6": {"wrong_gate_nonlinearity": ("gates_tanh", "candidate_sigmoid",
+                                         "swapped_nonlinearities")},
+    # draws from softmax(logits / tau) instead of softmax(tau * logits)
+    "q2_3": {"divides_by_tau": ("divides_by_tau",)},
+    # D^-1/2 A D^-1/2 (no self-loops), and D^-1 (A + I) D^-1 (1 / degree, no square root)
+    "q3_1": {"no_self_loops": ("no_self_loops",), "inverse_degree": ("inverse_degree",)},
 }
 
 # Hints that several questions share, written once.
@@ -102,6 +97,8 @@ HINTS = {
     "q1_2": {
         "not_implemented": _NOT_IMPLEMENTED,
         "weight_shapes": _CELL_WEIGHTS,
+        "state_size": "set self.state_size = units in __init__: keras.layers.RNN reads it to "
+                      "make the first state (q1_3 wraps your cell in keras.layers.RNN)",
         "outputs": "compare call() with h_t = tanh(x_t @ W_hx + h_{t-1} @ W_hh + b_h) term by "
                    "term, and return (h_t, [h_t])",
         "gradients": _DIFFERENTIABLE,
@@ -182,7 +179,6 @@ HINTS = {
     "q2_3": {
         "not_implemented": _NOT_IMPLEMENTED,
         "counts_0.5": _TEMPERATURE,
-        "counts_1": _TEMPERATURE,
         "counts_2": _TEMPERATURE,
         "divides_by_tau": "tau multiplies the logits here: softmax(tau * logits), not "
                           "softmax(logits / tau)",

@@ -1,8 +1,14 @@
 """The visible notebook checks pass right answers (returning None) and fail wrong ones with the
-hint of ``course_kit.feedback`` that names the mistake; a failure shows in a few lines."""
+hint of ``course_kit.feedback`` that names the mistake; a failure shows in a few lines. They
+compare with their public fixtures only: nothing in ``course_kit.checks`` imports an answer,
+and they pass right answers in the student edition of the kit, where every answer raises."""
 
+import ast
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import nbformat
@@ -12,7 +18,7 @@ from keras import ops
 from nbclient import NotebookClient
 
 from course_kit import checks
-from course_kit.checks.recurrent import REFERENCE_CELLS
+from course_kit.checks.recurrent import CELLS
 from course_kit.feedback import HINTS, MISTAKES, relative_error
 from course_kit.graphs import propagation_steps, self_loop_adjacency
 from course_kit.layers import (
@@ -23,10 +29,17 @@ from course_kit.layers import (
     VanillaRNNCell,
     gcn_normalize,
 )
-from course_kit.sampling import sample_with_inverse_temperature
+from course_kit.sampling import (
+    beam_search_ids,
+    exhaustive_best_ids,
+    greedy_ids,
+    sample_with_inverse_temperature,
+)
 from course_kit.training import bptt_vanilla_rnn, count_lstm_parameters
 from course_kit.training.optimizers import SGD, Adam, RMSProp
-from grader.registry import QUESTIONS
+from grader.registry import KIT_ANSWERS, QUESTIONS, module
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fails_with(question, key, check, *args, **kwargs):
@@ -69,6 +82,33 @@ def test_every_graded_quantity_and_mistake_has_a_hint():
     assert all(isinstance(h, str) and h for hints in HINTS.values() for h in hints.values())
 
 
+def test_the_recognised_mistakes_are_the_graders_recorded_mutants():
+    for qid, question in QUESTIONS.items():
+        recorded = {}
+        for check in question.checks:
+            for mistake, mutant in check.mistakes:
+                recorded.setdefault(mistake, set()).add(mutant)
+        assert {k: set(v) for k, v in MISTAKES.get(qid, {}).items()} == recorded, qid
+
+
+def test_the_checks_follow_the_contracts_of_the_graders_probes():
+    from course_kit.checks.graphs import GRAPH_LSTM_CELL
+    from course_kit.checks.recurrent import BPTT_OUTPUTS, OPTIMIZERS
+    from course_kit.checks.text import CAUSAL_FROM, TEXT_MODEL_UNITS
+    from grader.probes import CELL_STATES, CELL_WEIGHTS
+
+    classes = {"rnn": "VanillaRNNCell", "lstm": "LSTMCell", "peephole_lstm": "PeepholeLSTMCell",
+               "gru": "GRUCell"}
+    for name, cell in [*CELLS.items(), ("graph", GRAPH_LSTM_CELL)]:
+        class_name = classes.get(name, "GraphConvLSTMCell")
+        assert cell.weights == CELL_WEIGHTS[class_name], name
+        assert cell.num_states == CELL_STATES[class_name], name
+    assert BPTT_OUTPUTS == module("q1_1").OUTPUTS
+    assert OPTIMIZERS == {output: (keras_name, settings) for output, (_, keras_name, settings)
+                          in module("q1_4").SETTINGS.items()}
+    assert (CAUSAL_FROM, TEXT_MODEL_UNITS) == (module("q2_1").K, module("q2_1").UNITS)
+
+
 def test_vanilla_rnn_hints_do_not_speak_of_gates():
     assert not any("gate" in hint for hint in HINTS["q1_2"].values())
 
@@ -108,7 +148,7 @@ def test_a_failed_check_shows_its_hint_in_a_notebook_without_a_traceback():
 def test_check_cell_passes_the_reference_cells(cell, name, capsys):
     assert checks.check_cell(cell, name) is None
     out = capsys.readouterr().out
-    assert f"PASS {REFERENCE_CELLS[name][0]} {cell.__name__}" in out
+    assert f"PASS {CELLS[name].question} {cell.__name__}" in out
     assert "relative error" in out
 
 
@@ -125,6 +165,14 @@ class NoGradientRNNCell(VanillaRNNCell):
         h = ops.tanh(ops.matmul(inputs, self.W_hx)
                      + ops.matmul(states[0], ops.stop_gradient(self.W_hh)) + self.b_h)
         return h, [h]
+
+
+class NoStateSizeRNNCell(VanillaRNNCell):
+    """Right outputs, but a state_size that keras.layers.RNN cannot use."""
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
 
 
 class RenamedRNNCell(keras.layers.Layer):
@@ -202,6 +250,12 @@ def test_check_cell_names_missing_weights_and_non_differentiable_code(capsys):
     fails_with("q1_2", "gradients", checks.check_cell, NoGradientRNNCell, "rnn")
     with pytest.raises(ValueError, match="reference"):
         checks.check_cell(VanillaRNNCell, "elman")
+
+
+def test_check_cell_asks_the_rnn_cell_for_its_state_size(capsys):
+    failure = fails_with("q1_2", "state_size", checks.check_cell, NoStateSizeRNNCell, "rnn")
+    assert failure.failed == "state_size"
+    assert "h_t at every step: relative error" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- BPTT, optimisers, counts
@@ -343,7 +397,7 @@ def test_check_text_model():
 
 
 def greedy(model, first_token, length):
-    return checks.greedy_continuation(model, [first_token], length)
+    return greedy_ids(model, [first_token], length)
 
 
 def beam_search(model, first_token, length, beam_width):
@@ -382,19 +436,32 @@ def test_check_temperature_tells_the_two_conventions_apart():
                lambda x, tau, rng: sample_with_inverse_temperature(x, tau + 1, rng), draws=4000)
 
 
+def test_check_temperature_wants_the_draws_from_the_rng_given(capsys):
+    shared = np.random.default_rng(0)
+    failure = fails_with("q2_3", "rng", checks.check_temperature,
+                         lambda x, tau, rng: sample_with_inverse_temperature(x, tau, shared),
+                         draws=4000)
+    assert failure.failed == "draws from the rng given"
+    assert "rng advanced: no" in capsys.readouterr().out
+
+
 def test_check_completion():
     assert checks.check_completion(
-        lambda model, prompt, length: checks.greedy_continuation(model, prompt,
-                                                                 len(prompt) + length)) is None
+        lambda model, prompt, length: greedy_ids(model, prompt, len(prompt) + length)) is None
     fails_with("q2_4", "completion", checks.check_completion,  # the state is not warmed
                lambda model, prompt, length: np.concatenate(
                    [prompt[:-1], greedy(model, prompt[-1], length + 1)]))
 
 
-def test_check_beam_search():
+def test_check_beam_search_prunes_where_the_searches_disagree(capsys):
     assert checks.check_beam_search(beam_search) is None
-    fails_with("q2_5", "beam", checks.check_beam_search,
-               lambda model, first, length, width: np.full(length, first))
+    assert checks.check_beam_search(beam_search_ids) is None
+    out = capsys.readouterr().out
+    assert "width 2" in out and "width 3" in out
+    for wrong in (lambda model, first, length, width: exhaustive_best_ids(model, first, length),
+                  lambda model, first, length, width: greedy(model, first, length),
+                  lambda model, first, length, width: np.full(length, first)):
+        fails_with("q2_5", "beam", checks.check_beam_search, wrong)
 
 
 # ---------------------------------------------------------------- graphs
@@ -425,7 +492,8 @@ def no_self_loops(a):
 
 def inverse_degree(a):
     loops = a + np.eye(len(a))
-    return loops / loops.sum(1)[:, None]
+    inverse = 1 / loops.sum(1)
+    return inverse[:, None] * loops * inverse[None, :]
 
 
 @pytest.mark.parametrize("normalize, mistake", [(no_self_loops, "no_self_loops"),
@@ -536,3 +604,86 @@ def test_checks_say_when_the_graded_cell_is_still_a_stub():
                                   ("q3_1", checks.check_gcn_normalize, (stub,))]:
         failure = fails_with(question, "not_implemented", check, *args)
         assert failure.failed == "not implemented yet"
+
+
+# ---------------------------------------------------------------- nothing from the answers
+
+
+def _imports(tree):
+    """Every module ``tree`` imports (``from x import y`` gives ``x`` and ``x.y``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ("course_kit.checks." * bool(node.level)) + (node.module or "")
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+@pytest.mark.backend_independent
+def test_the_checks_import_no_answer_module():
+    found = []
+    for path in sorted((ROOT / "course_kit" / "checks").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [f"{path.name}: {name}" for name in _imports(tree)
+                  if name.startswith(KIT_ANSWERS) or name in ("importlib", "runpy")]
+        found += [f"{path.name}: {node.id}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Name) and node.id in ("__import__", "exec", "eval")]
+    assert not found, found
+
+
+# The right answers the grader's mutation tests start from (each question module's _ANSWER,
+# written without the kit), and the check each one must pass.
+_ANSWERS_AND_CHECKS = [
+    ("q1_1", "check_bptt(bptt_vanilla_rnn)"),
+    ("q1_2", "check_cell(VanillaRNNCell, 'rnn')"),
+    ("q1_4", "check_optimizer(SGD, 'momentum'); check_optimizer(RMSProp, 'rmsprop'); "
+             "check_optimizer(Adam, 'adam')"),
+    ("q1_5", "check_parameter_count(count_parameters)"),
+    ("q1_6", "check_cell(LSTMCell, 'lstm')"),
+    ("q1_7", "check_gradient_norms(gradient_norms_over_time)"),
+    ("q1_9", "check_cell(PeepholeLSTMCell, 'peephole_lstm'); check_cell(GRUCell, 'gru')"),
+    ("q2_1", "check_text_model(build_text_model)"),
+    ("q2_2", "check_greedy(greedy_sample)"),
+    ("q2_3", "check_temperature(sample_temperature, draws=4000)"),
+    ("q2_4", "check_completion(complete)"),
+    ("q2_5", "check_beam_search(beam_search)"),
+    ("q3_1", "check_gcn_normalize(gcn_normalize); check_gcn_layer(GCNConv)"),
+    ("q3_2", "check_a_plus_i(a_plus_i, updates_between)"),
+    ("q3_3", "check_gat_layer(GATConv)"),
+    ("q3_5", "check_graph_lstm_cell(GraphConvLSTMCell)"),
+]
+
+_RUN_IN_THE_STUDENT_EDITION = """
+import json, sys
+import course_kit
+from course_kit import checks
+from course_kit.layers import VanillaRNNCell
+
+try:
+    VanillaRNNCell(3)
+except NotImplementedError:
+    pass
+else:
+    raise SystemExit("not the student edition: its answers do not raise")
+for source, calls in json.load(sys.stdin):
+    namespace = {"__name__": "__main__"}
+    exec(source, namespace)
+    exec(calls, {**vars(checks), **namespace})
+print(course_kit.EDITION)
+"""
+
+
+@pytest.mark.slow
+def test_the_checks_pass_right_answers_in_the_student_edition(tmp_path, backend):
+    from grader.edition import stage_student_kit
+
+    stage_student_kit(tmp_path)
+    jobs = [(module(qid)._ANSWER, calls) for qid, calls in _ANSWERS_AND_CHECKS]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "KERAS_BACKEND": backend}
+    result = subprocess.run([sys.executable, "-c", _RUN_IN_THE_STUDENT_EDITION],
+                            input=json.dumps(jobs), capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("PASS ") == 20, result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "student"

@@ -112,8 +112,9 @@ def test_text_checks_pass_correct_and_stop_wrong_samplers():
     with pytest.raises(CheckFailed):  # continues from the last token without warming the state
         check_completion(lambda model, prompt, length: np.concatenate(
             [prompt[:-1], greedy(model, prompt[-1], length + 1)]))
-    beam = check_beam_search(lambda model, first, length, width: brute_force(model, first, length))
-    assert beam is None
+    assert check_beam_search(beam_search) is None
+    with pytest.raises(CheckFailed):  # the beams prune: keeping every sequence finds another
+        check_beam_search(lambda model, first, length, width: brute_force(model, first, length))
     with pytest.raises(CheckFailed):
         check_beam_search(lambda model, first, length, width: np.full(length, first))
 
@@ -136,6 +137,19 @@ def greedy_after(model, prompt, length):
         sequence.append(int(np.argmax(logits[0])))
         logits, state = model.step([sequence[-1]], state)
     return np.array(sequence)
+
+
+def beam_search(model, first, length, width):
+    beams = [(0.0, [int(first)], model.initial_state(1))]
+    for _ in range(length - 1):
+        grown = []
+        for score, sequence, state in beams:
+            logits, after = model.step([sequence[-1]], state)
+            log_probabilities = logits[0] - np.logaddexp.reduce(logits[0])
+            grown += [(score + log_probabilities[token], [*sequence, token], after)
+                      for token in range(model.vocab_size)]
+        beams = sorted(grown, key=lambda beam: -beam[0])[:width]
+    return np.array(beams[0][1])
 
 
 def brute_force(model, first, length):

@@ -1,8 +1,15 @@
 """Visible checks that students run inside the notebooks, in the style of CS231n.
 
-Each check runs the student's code and the kit's reference implementation (or an analytic
-answer) on the same fixed random inputs, prints one line per comparison with the relative
-error (:func:`course_kit.feedback.relative_error`), and ends with a ``PASS`` line, returning
+Each check runs the student's code on the inputs of its question's public fixture,
+``course_kit/checks/fixtures/<question>.npz``, and compares the results with the outputs
+recorded there: what the kit's reference implementation (or Keras, or automatic
+differentiation) gave on those inputs, and what some common mistakes give. The grader
+records the fixtures with the same recorders as its hidden references, from other inputs
+(``python -m grader record --public``), so nothing is computed here from an answer, and a
+cell that replays a fixture earns nothing.
+
+A check prints one line per comparison with the relative error
+(:func:`course_kit.feedback.relative_error`), and ends with a ``PASS`` line, returning
 ``None``. A failure marks the failing comparisons with ``<--`` and a hint, then raises
 :class:`CheckFailed`, which a notebook shows in two lines instead of a traceback, so "Run all"
 stops at the first piece that needs work. In float32 a correct implementation scores about
@@ -15,17 +22,14 @@ share is in :mod:`course_kit.checks._common`, and the hints in :mod:`course_kit.
 
 from course_kit.checks._common import TOLERANCE, CheckFailed, fast_mode, rel_error
 from course_kit.checks.graphs import (
-    GraphLSTMReference,
     check_a_plus_i,
     check_gat_layer,
     check_gcn_layer,
     check_gcn_normalize,
     check_graph_lstm_cell,
-    dense_attention,
 )
 from course_kit.checks.recurrent import (
     OPTIMIZERS,
-    _reference_cell,  # noqa: F401  (reached by the grader's red-team submissions)
     check_accuracy,
     check_bptt,
     check_cell,
@@ -33,7 +37,6 @@ from course_kit.checks.recurrent import (
     check_gradient_norms,
     check_optimizer,
     check_parameter_count,
-    compare_cells,
 )
 from course_kit.checks.text import (
     ToyCharModel,
@@ -42,14 +45,12 @@ from course_kit.checks.text import (
     check_greedy,
     check_temperature,
     check_text_model,
-    greedy_continuation,
 )
 
 __all__ = [
     "OPTIMIZERS",
     "TOLERANCE",
     "CheckFailed",
-    "GraphLSTMReference",
     "ToyCharModel",
     "check_a_plus_i",
     "check_accuracy",
@@ -68,9 +69,6 @@ __all__ = [
     "check_parameter_count",
     "check_temperature",
     "check_text_model",
-    "compare_cells",
-    "dense_attention",
     "fast_mode",
-    "greedy_continuation",
     "rel_error",
 ]

@@ -1,21 +1,74 @@
-"""What every visible check shares: the failure it raises, the report it prints, fast mode.
+"""What every visible check shares: its fixtures, the failure it raises, the report it prints,
+fast mode.
 
 A check prints one line per comparison (``label: relative error E``), marks a failing one
 with ``<--`` and its hint, and ends with ``PASS ...`` or raises :class:`CheckFailed`. The
-metric and every hint come from :mod:`course_kit.feedback`, which the grader shares.
+metric, every hint and the recognised mistakes come from :mod:`course_kit.feedback`, which
+the grader shares.
 """
 
 import os
+from pathlib import Path
 
+import keras
 import numpy as np
 from keras import ops
 
-from course_kit.feedback import HINTS, relative_error
+from course_kit.feedback import HINTS, MISTAKES, relative_error
 
-__all__ = ["TOLERANCE", "CheckFailed", "Report", "fast_mode", "rel_error"]
+__all__ = ["FIXTURES", "TOLERANCE", "CheckFailed", "Report", "fast_mode", "fixture", "floats",
+           "recorded_mistakes", "rel_error"]
 
 #: Tolerance on the relative error of float32 computations.
 TOLERANCE = 1e-5
+#: The public fixtures, one ``<question>.npz`` each, written by ``python -m grader record
+#: --public``.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+_INPUT, _EXPECTED = "input.", "expected."
+
+
+def fixture(question, prefix=""):
+    """The public fixture of ``question``: ``(inputs, expected)``, two dicts of NumPy arrays.
+
+    The grader's recorder wrote it with its probe's inputs (``inputs``) and the kit's reference
+    outputs on them (``expected``, float64 where the values are real), the same way as its
+    hidden references but from other seeds. ``expected["<output>@<mutant>"]`` is what the
+    mutant ``<mutant>`` outputs (see :data:`course_kit.feedback.MISTAKES`). With ``prefix``,
+    only the keys that start with it, without it (``"gru_"`` for the GRU of q1_9).
+
+    Raises:
+        FileNotFoundError: naming the missing file and the command that makes it.
+    """
+    path = FIXTURES / f"{question}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"no fixture for {question} at {path}; reinstall course_kit, or "
+                                "run `python -m grader record --public` in its repository")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+
+    def part(kind):
+        start = kind + prefix
+        return {k[len(start):]: v for k, v in arrays.items() if k.startswith(start)}
+
+    return part(_INPUT), part(_EXPECTED)
+
+
+def floats(array):
+    """A recorded float array as a backend tensor in Keras' ``floatx`` (float32 unless set),
+    what a student's layer computes in."""
+    return ops.convert_to_tensor(np.asarray(array, dtype=keras.config.floatx()))
+
+
+def recorded_mistakes(question, expected, output):
+    """``{mistake: [arrays]}``: the recorded ``output`` of every mutant that makes each mistake
+    of ``course_kit.feedback.MISTAKES[question]``, found in the fixture's ``expected``."""
+    found = {}
+    for mistake, mutants in MISTAKES.get(question, {}).items():
+        arrays = [expected[f"{output}@{mutant}"] for mutant in mutants
+                  if f"{output}@{mutant}" in expected]
+        if arrays:
+            found[mistake] = arrays
+    return found
 
 
 class CheckFailed(AssertionError):
@@ -126,7 +179,7 @@ class Report:
         self.record(label, text, False, key)
         raise CheckFailed(self.title, label, self.hint(key))
 
-    def arrays(self, label, actual, expected, key, tolerance=TOLERANCE, mistakes=()):
+    def arrays(self, label, actual, expected, key, tolerance=TOLERANCE, mistakes=None):
         """Compare two arrays by relative error; return whether it is within ``tolerance``.
 
         Args:
@@ -134,10 +187,9 @@ class Report:
             actual, expected: arrays or backend tensors.
             key: the hint of a difference.
             tolerance: the largest relative error that passes.
-            mistakes: pairs ``(name, variants)`` of a mistake of
-                ``course_kit.feedback.MISTAKES`` and a function returning the arrays that
-                references making it compute; when ``actual`` fails but matches one of them,
-                the line gets that mistake's hint instead.
+            mistakes: ``{mistake: [arrays]}`` (:func:`recorded_mistakes`): what references
+                making each mistake of ``course_kit.feedback.MISTAKES`` computed; when
+                ``actual`` fails but matches one of them, the line gets that mistake's hint.
         """
         actual, expected = _numpy(actual), _numpy(expected)
         if actual.shape != expected.shape:
@@ -148,8 +200,9 @@ class Report:
         error = relative_error(actual, expected)
         if error <= tolerance:
             return self.record(label, f"relative error {error:.2e}", True, key)
-        for name, variants in mistakes:
-            if any(relative_error(actual, _numpy(v)) <= tolerance for v in variants()):
+        for name, variants in (mistakes or {}).items():
+            if any(np.shape(v) == actual.shape and relative_error(actual, _numpy(v)) <= tolerance
+                   for v in variants):
                 key = name
                 break
         return self.record(label, f"relative error {error:.2e}", False, key)
@@ -157,6 +210,7 @@ class Report:
     def same_ids(self, label, actual, expected, key):
         """Compare two sequences of token ids exactly, printing the student's."""
         actual = np.asarray(actual).reshape(-1)
+        expected = np.asarray(expected).reshape(-1)
         same = actual.shape == expected.shape and np.array_equal(actual, expected)
         text = str(actual.tolist()) + ("" if same else f", expected {expected.tolist()}")
         return self.record(label, text, same, key)

@@ -1,15 +1,16 @@
 """Visible checks of Part 2 (notebooks 07 and 08): the character model and the samplers.
 
 The samplers run on :class:`ToyCharModel`, a fixed character model small enough to search
-exhaustively; the grader hands the same model to submissions.
+exhaustively; the grader hands the same model to submissions. Each check reads its inputs
+and the expected results from its question's public fixture
+(:func:`course_kit.checks._common.fixture`).
 """
 
-import itertools
-
+import keras
 import numpy as np
 from keras import ops
 
-from course_kit.checks._common import Report
+from course_kit.checks._common import Report, fixture, recorded_mistakes, rel_error
 
 __all__ = [
     "ToyCharModel",
@@ -18,7 +19,6 @@ __all__ = [
     "check_greedy",
     "check_temperature",
     "check_text_model",
-    "greedy_continuation",
 ]
 
 
@@ -57,100 +57,137 @@ class ToyCharModel:
         return state @ self.readout, state
 
 
-def greedy_continuation(model, tokens, length):
-    """``tokens`` extended greedily to ``length`` tokens, the state warmed on all of them."""
-    state = model.initial_state()
-    sequence = list(tokens)
-    for token in sequence[:-1]:
-        _, state = model.step([token], state)
-    while len(sequence) < length:
-        logits, state = model.step([sequence[-1]], state)
-        sequence.append(int(np.argmax(logits[0])))
-    return np.array(sequence[:length], dtype=np.int64)
+def _toy_model(inputs, prefix="model_"):
+    """The :class:`ToyCharModel` whose weights a fixture records as ``<prefix>embedding``,
+    ``<prefix>recurrent`` and ``<prefix>readout``."""
+    return ToyCharModel(*(inputs[f"{prefix}{name}"] for name in
+                          ("embedding", "recurrent", "readout")))
 
 
-def check_text_model(student_build, vocab_size=7, units=16):
-    """``student_build(vocab_size, units)`` maps ids ``(B, T)`` to logits ``(B, T, V)``, and
-    the logits at step t do not depend on later characters (the model reads left to right)."""
-    with Report("q2_1", student_build.__name__, "gives causal logits at every step") as report:
-        model = student_build(vocab_size, units)
-        ids = np.random.default_rng(0).integers(0, vocab_size, size=(2, 9)).astype("int32")
-        logits = ops.convert_to_numpy(model(ops.convert_to_tensor(ids)))
-        expected_shape = (2, 9, vocab_size)
+def _layers(model):
+    """``model`` and every layer inside it (recursively)."""
+    if not isinstance(model, keras.layers.Layer):
+        return [model]
+    return [model, *model._flatten_layers(include_self=False, recursive=True)]
+
+
+# The characters from this position on are changed to test causality (as in the grader's q2_1),
+# and this is the ``units`` the model is built with.
+CAUSAL_FROM, TEXT_MODEL_UNITS = 5, 16
+
+
+def check_text_model(student_build):
+    """``student_build(vocab_size, units)`` maps the recorded ids ``(B, T)`` to logits ``(B, T,
+    V)``; the logits at step t do not depend on later characters (the model reads left to
+    right) but do depend on earlier ones, through a recurrent layer."""
+    inputs, expected = fixture("q2_1")
+    vocab_size, ids = int(inputs["vocab_size"]), inputs["ids"].astype("int32")
+    with Report("q2_1", student_build.__name__, "gives causal logits with memory at every step"
+                ) as report:
+        model = student_build(vocab_size, TEXT_MODEL_UNITS)
+
+        def logits_of(batch):
+            return ops.convert_to_numpy(model(ops.convert_to_tensor(batch)))
+
+        logits = logits_of(ids)
+        expected_shape = tuple(expected["logits_shape"].tolist())
         if not report.record("logits shape", f"{tuple(logits.shape)}, expected {expected_shape}",
                              tuple(logits.shape) == expected_shape, "logits_shape"):
             return
-        changed = ids.copy()
-        changed[:, 5:] = (changed[:, 5:] + 1) % vocab_size
-        later = ops.convert_to_numpy(model(ops.convert_to_tensor(changed)))
-        report.arrays("logits of steps 0-4 after changing steps 5-8", later[:, :5],
-                      logits[:, :5], "causal")
+        later = ids.copy()
+        later[:, CAUSAL_FROM:] = (later[:, CAUSAL_FROM:] + 1) % vocab_size
+        report.arrays(f"logits of steps 0-{CAUSAL_FROM - 1} after changing the later ones",
+                      logits_of(later)[:, :CAUSAL_FROM], logits[:, :CAUSAL_FROM], "causal")
+        first = ids.copy()
+        first[:, 0] = (first[:, 0] + 1) % vocab_size
+        effect = rel_error(logits_of(first)[:, 1:], logits[:, 1:])
+        least_effect, least_recurrent = expected["context"].tolist()
+        report.record("logits of the later steps after changing step 0",
+                      f"relative change {effect:.2e} (needs >= {least_effect:g})",
+                      effect >= least_effect, "context")
+        recurrent = sum(isinstance(layer, keras.layers.RNN) for layer in _layers(model))
+        report.record("recurrent layers (keras.layers.RNN, LSTM, ...)",
+                      f"{recurrent} (needs >= {least_recurrent:g})",
+                      recurrent >= least_recurrent, "context")
 
 
 def check_greedy(student_greedy):
-    """``student_greedy(model, first_token, length)`` on :class:`ToyCharModel`, twice."""
-    model = ToyCharModel.random(seed=5)
+    """``student_greedy(model, first_token, length)`` on the recorded :class:`ToyCharModel`,
+    twice per recorded length."""
+    inputs, expected = fixture("q2_2")
+    model, first_token = _toy_model(inputs), int(inputs["first_token"])
     with Report("q2_2", student_greedy.__name__, "matches greedy decoding") as report:
-        for length in (5, 40):
-            first = student_greedy(model, 2, length)
-            report.same_ids(f"greedy, length {length}", first,
-                            greedy_continuation(model, [2], length), f"greedy_{length}")
-            report.same_ids(f"greedy again, length {length}", student_greedy(model, 2, length),
-                            np.asarray(first).reshape(-1), "deterministic")
+        for length in inputs["lengths"].tolist():
+            first = student_greedy(model, first_token, length)
+            report.same_ids(f"greedy, length {length}", first, expected[f"greedy_{length}"],
+                            f"greedy_{length}")
+            report.same_ids(f"greedy again, length {length}",
+                            student_greedy(model, first_token, length), first, "deterministic")
 
 
-def _softmax(logits):
-    exponentials = np.exp(logits - np.max(logits))
-    return exponentials / exponentials.sum()
+def _total_variation(frequencies, probabilities):
+    return 0.5 * float(np.abs(frequencies - probabilities).sum())
 
 
 def check_temperature(student_sample, draws=20000, tolerance=0.03):
-    """Draw ``draws`` times per tau in {0.5, 1, 2}; the frequencies must be within total
-    variation ``tolerance`` of ``softmax(tau * logits)``.
+    """Draw ``draws`` times per recorded tau; the frequencies must be within total variation
+    ``tolerance`` of the recorded ``softmax(tau * logits)``. And the draws must come from the
+    generator given: the same state gives the same draws, the generator advances, another
+    seed gives other draws.
 
     Frequencies that follow ``softmax(logits / tau)`` instead get the hint of the mistake
     ``divides_by_tau``.
     """
-    logits = np.array([1.0, 0.2, -0.5, 2.0, 0.0])
+    inputs, expected = fixture("q2_3")
+    logits, seed = inputs["logits"], int(inputs["seed"])
+
+    def picks(tau, count, rng):
+        return np.array([int(student_sample(logits.copy(), tau, rng)) for _ in range(count)])
+
     with Report("q2_3", student_sample.__name__, "draws from softmax(tau * logits)") as report:
-        for tau in (0.5, 1.0, 2.0):
-            rng = np.random.default_rng(7)
-            picks = np.array([int(student_sample(logits, tau, rng)) for _ in range(draws)])
-            frequencies = np.bincount(picks, minlength=len(logits))[: len(logits)] / draws
-
-            def distance(probabilities, frequencies=frequencies):
-                return 0.5 * float(np.abs(frequencies - probabilities).sum())
-
-            error = distance(_softmax(tau * logits))
-            divides = distance(_softmax(logits / tau)) <= tolerance
+        for tau in inputs["taus"].tolist():
+            frequencies = np.bincount(picks(tau, draws, np.random.default_rng(seed)),
+                                      minlength=len(logits))[: len(logits)] / draws
+            error = _total_variation(frequencies, expected[f"probabilities_{tau:g}"])
+            divides = any(_total_variation(frequencies, wrong) <= tolerance for wrong in
+                          recorded_mistakes("q2_3", expected, f"probabilities_{tau:g}").get(
+                              "divides_by_tau", ()))
             report.record(f"tau={tau:g}", f"frequencies {np.round(frequencies, 3).tolist()}, "
                           f"total variation {error:.4f}", error <= tolerance,
                           "divides_by_tau" if divides else f"counts_{tau:g}")
+        count, tau = int(inputs["rng_draws"]), float(inputs["taus"][0])
+        rng = np.random.default_rng(seed)
+        drawn = picks(tau, count, rng)
+        found = [np.array_equal(drawn, picks(tau, count, np.random.default_rng(seed))),
+                 rng.bit_generator.state != np.random.default_rng(seed).bit_generator.state,
+                 not np.array_equal(drawn, picks(tau, count, np.random.default_rng(seed + 1)))]
+        report.record("draws from the rng given",
+                      "same state, same draws: {}; rng advanced: {}; other seed, other draws: {}"
+                      .format(*("yes" if ok else "no" for ok in found)),
+                      found == expected["rng"].astype(bool).tolist(), "rng")
 
 
 def check_completion(student_complete):
-    """``student_complete(model, prompt, length)``: prompt kept, state warmed, greedy tail."""
-    model = ToyCharModel.random(seed=5)
-    prompt = np.array([1, 4, 0, 3])
+    """``student_complete(model, prompt, length)`` on the recorded :class:`ToyCharModel` and
+    prompt: prompt kept, state warmed on it, greedy tail."""
+    inputs, expected = fixture("q2_4")
     with Report("q2_4", student_complete.__name__, "keeps the prompt and continues greedily"
                 ) as report:
-        report.same_ids("completion", student_complete(model, prompt.copy(), 12),
-                        greedy_continuation(model, prompt, 16), "completion")
+        report.same_ids("completion", student_complete(
+            _toy_model(inputs), inputs["prompt"].copy(), int(inputs["length"])),
+            expected["completion"], "completion")
 
 
-def check_beam_search(student_beam_search, length=5):
-    """With a beam as wide as all sequences, ``student_beam_search`` must find the sequence of
-    highest log-probability, found here by brute force."""
-    model = ToyCharModel.random(seed=2)
-    best, best_score = None, -np.inf
-    for tail in itertools.product(range(model.vocab_size), repeat=length - 1):
-        sequence, state, score = (1, *tail), model.initial_state(), 0.0
-        for current, following in itertools.pairwise(sequence):
-            logits, state = model.step([current], state)
-            score += logits[0][following] - np.logaddexp.reduce(logits[0])
-        if score > best_score:
-            best, best_score = sequence, score
-    with Report("q2_5", student_beam_search.__name__, "finds the most likely sequence"
+def check_beam_search(student_beam_search):
+    """``student_beam_search(model, first_token, length, beam_width)`` with beams that prune
+    (the recorded widths), each on its recorded :class:`ToyCharModel`, must find what beam
+    search found there: models on which beam search, greedy search and exhaustive search
+    each find another sequence."""
+    inputs, expected = fixture("q2_5")
+    first_token, length = int(inputs["first_token"]), int(inputs["length"])
+    with Report("q2_5", student_beam_search.__name__, "finds what beam search finds"
                 ) as report:
-        report.same_ids("beam search, full width", student_beam_search(
-            model, 1, length, model.vocab_size ** (length - 1)), np.array(best), "beam")
+        for width, best in zip(inputs["widths"].tolist(), expected["beam"]):
+            model = _toy_model(inputs, prefix=f"width_{width}_model_")
+            report.same_ids(f"beam search, width {width}",
+                            student_beam_search(model, first_token, length, width), best, "beam")

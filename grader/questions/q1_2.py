@@ -25,16 +25,14 @@ def probe(namespace, context):
     return helpers().probe_cell(namespace, context, "VanillaRNNCell", state_size=True)
 
 
-def record():
-    """Seed 12: 2 sequences of 5 steps, 3 inputs, 4 units; the kit's cell, and the cell
-    without its tanh (mistake ``no_tanh``)."""
-    import numpy as np
-
+def record(public=False):
+    """Seed 12: 2 sequences of 5 steps, 3 inputs, 4 units (public: ``cell_sizes(True)``); the
+    kit's cell, and the cell without its tanh (mistake ``no_tanh``)."""
     from course_kit.layers import VanillaRNNCell
     from grader.probes import Context, cell_inputs
-    from grader.references import run_cells
+    from grader.references import cell_sizes, run_cells, seeded
 
-    inputs = cell_inputs(np.random.default_rng(12), "VanillaRNNCell")
+    inputs = cell_inputs(seeded(12, public), "VanillaRNNCell", **cell_sizes(public))
     expected = probe({"VanillaRNNCell": VanillaRNNCell}, Context(inputs))
     expected["outputs@no_tanh"] = run_cells(probe, [MUTANTS["no_tanh"]], inputs)["outputs"]
     return inputs, expected

@@ -30,16 +30,14 @@ def probe(namespace, context):
     return helpers().probe_cell(namespace, context, "LSTMCell")
 
 
-def record():
-    """Seed 16: 2 sequences of 5 steps, 3 inputs, 4 units; the kit's LSTM cell, and the
-    three mix-ups of its non-linearities."""
-    import numpy as np
-
+def record(public=False):
+    """Seed 16: 2 sequences of 5 steps, 3 inputs, 4 units (public: ``cell_sizes(True)``); the
+    kit's LSTM cell, and the three mix-ups of its non-linearities."""
     from course_kit.layers import LSTMCell
     from grader.probes import Context, cell_inputs
-    from grader.references import run_cells
+    from grader.references import cell_sizes, run_cells, seeded
 
-    inputs = cell_inputs(np.random.default_rng(16), "LSTMCell")
+    inputs = cell_inputs(seeded(16, public), "LSTMCell", **cell_sizes(public))
     expected = probe({"LSTMCell": LSTMCell}, Context(inputs))
     for _, mutant in _NONLINEARITIES:
         expected[f"outputs@{mutant}"] = run_cells(probe, [MUTANTS[mutant]], inputs)["outputs"]

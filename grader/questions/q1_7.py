@@ -3,8 +3,8 @@
 Contract: ``gradient_norms_over_time(cell, x, y, W_ph, b_p)`` runs ``cell`` over ``x``
 ``(batch, T, d)`` from a zero state, reads out ``p = h_T W_ph + b_p``, takes the mean
 cross-entropy with labels ``y`` and returns the norm of ``dL/dh_t`` for t = 1..T (shape
-``(T,)``). The probe passes the kit's vanilla RNN cell with recorded weights; the reference
-is ``course_kit.training.cell_gradient_norms``.
+``(T,)``). The probe passes Keras' ``SimpleRNNCell`` (the vanilla RNN step) with recorded
+weights; the reference is ``course_kit.training.cell_gradient_norms``.
 """
 
 from grader.registry import KIT_ANSWERS, Check, Question, RubricItem
@@ -20,32 +20,34 @@ QUESTION = Question(
 
 
 def probe(namespace, context):
+    import keras
     import numpy as np
-
-    from course_kit.layers import VanillaRNNCell
 
     probes = helpers()
     function = probes.student_object(namespace, "gradient_norms_over_time", "function")
     x = context.array("x")
-    cell = VanillaRNNCell(context["w_W_hh"].shape[0])
+    # Keras' cell computes tanh(x W_hx + h W_hh + b_h), the vanilla RNN step; the kit's own
+    # cell is an answer, a stub in the student edition the jail holds.
+    cell = keras.layers.SimpleRNNCell(context["w_W_hh"].shape[0])
     cell.build((None, x.shape[-1]))
-    for name in ("W_hx", "W_hh", "b_h"):
-        getattr(cell, name).assign(context.array(f"w_{name}"))
+    for variable, name in zip((cell.kernel, cell.recurrent_kernel, cell.bias),
+                              ("W_hx", "W_hh", "b_h")):
+        variable.assign(context.array(f"w_{name}"))
     norms = function(cell, x, np.asarray(context["y"]), context.array("w_W_ph"),
                      context.array("w_b_p"))
     return {"norms": np.asarray(probes.to_numpy(norms), dtype=np.float64).ravel()}
 
 
-def record():
-    """Seed 17: 4 sequences of 12 steps, 3 inputs, 6 units, 3 classes."""
-    import numpy as np
-
+def record(public=False):
+    """Seed 17: 4 sequences of 12 steps, 3 inputs, 6 units, 3 classes (public: 3 sequences of
+    10 steps, 2 inputs, 5 units, 4 classes)."""
     from course_kit.training import cell_gradient_norms
     from grader.probes import Context
-    from grader.references import vanilla_rnn_inputs
+    from grader.references import seeded, vanilla_rnn_inputs
 
-    inputs = vanilla_rnn_inputs(np.random.default_rng(17), batch=4, steps=12, input_dim=3,
-                                units=6, classes=3)
+    sizes = (dict(batch=3, steps=10, input_dim=2, units=5, classes=4) if public else
+             dict(batch=4, steps=12, input_dim=3, units=6, classes=3))
+    inputs = vanilla_rnn_inputs(seeded(17, public), **sizes)
     expected = probe({"gradient_norms_over_time": cell_gradient_norms}, Context(inputs))
     return inputs, expected
 

@@ -50,18 +50,18 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """Seed 19: inputs of both cells (2 sequences of 5 steps, 3 inputs, 4 units), prefixed
-    ``peephole_`` and ``gru_``; the kit's cells."""
-    import numpy as np
-
+def record(public=False):
+    """Seed 19: inputs of both cells (2 sequences of 5 steps, 3 inputs, 4 units; public:
+    ``cell_sizes(True)``), prefixed ``peephole_`` and ``gru_``; the kit's cells."""
     from course_kit import layers
     from grader.probes import Context, cell_inputs
+    from grader.references import cell_sizes, seeded
 
-    rng = np.random.default_rng(19)
+    rng = seeded(19, public)
     inputs = {}
     for class_name, prefix in CELLS:
-        inputs.update({prefix + k: v for k, v in cell_inputs(rng, class_name).items()})
+        inputs.update({prefix + k: v for k, v in
+                       cell_inputs(rng, class_name, **cell_sizes(public)).items()})
     expected = probe({name: getattr(layers, name) for name, _ in CELLS}, Context(inputs))
     return inputs, expected
 

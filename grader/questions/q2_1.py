@@ -84,13 +84,17 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """Seed 21: a batch of 2 sequences of 9 ids from a vocabulary of 7."""
+def record(public=False):
+    """Seed 21: a batch of 2 sequences of 9 ids from a vocabulary of 7 (public: 3 sequences of
+    10 ids from 6)."""
     import numpy as np
 
-    rng = np.random.default_rng(21)
-    inputs = {"vocab_size": np.array(7), "ids": rng.integers(0, 7, size=(2, 9))}
-    expected = {"logits_shape": np.array([2, 9, 7]), "causal": np.array(0.0),
+    from grader.references import seeded
+
+    vocab_size, shape = (6, (3, 10)) if public else (7, (2, 9))
+    inputs = {"vocab_size": np.array(vocab_size),
+              "ids": seeded(21, public).integers(0, vocab_size, size=shape)}
+    expected = {"logits_shape": np.array([*shape, vocab_size]), "causal": np.array(0.0),
                 "context": np.array([CONTEXT_EFFECT, 1.0])}
     return inputs, expected
 

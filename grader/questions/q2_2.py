@@ -40,17 +40,20 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """Seed 22: a toy model of 5 characters and 6 units; lengths 5 and 40 from token 2."""
+def record(public=False):
+    """Seed 22: a toy model of 5 characters and 6 units; lengths 5 and 40 from token 2 (public:
+    6 characters, 7 units, from token 4)."""
     import numpy as np
 
     from course_kit.sampling import greedy_ids
     from grader.probes import Context, toy_model, toy_model_inputs
+    from grader.references import seeded
 
-    inputs = toy_model_inputs(np.random.default_rng(22))
+    vocab_size, units, first_token = (6, 7, 4) if public else (5, 6, 2)
+    inputs = toy_model_inputs(seeded(22, public), vocab_size, units)
     model = toy_model(Context(inputs))
-    inputs.update(first_token=np.array(2), lengths=np.array([5, 40]))
-    expected = {f"greedy_{n}": greedy_ids(model, [2], n) for n in (5, 40)}
+    inputs.update(first_token=np.array(first_token), lengths=np.array([5, 40]))
+    expected = {f"greedy_{n}": greedy_ids(model, [first_token], n) for n in (5, 40)}
     return inputs, expected
 
 

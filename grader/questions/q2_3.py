@@ -72,16 +72,21 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """Fixed logits of 5 classes; the formula's probabilities per tau, and those of the other
-    convention (``softmax(logits / tau)``, mistake ``divides_by_tau``)."""
+def record(public=False):
+    """Fixed logits of 5 classes (public: 6 other ones) and generator seed; the formula's
+    probabilities per tau, and those of the other convention (``softmax(logits / tau)``,
+    mistake ``divides_by_tau``)."""
     import numpy as np
 
     from course_kit.sampling import inverse_temperature_probabilities, temperature_probabilities
+    from grader.references import PUBLIC_SEED_OFFSET
 
-    logits = np.array([1.0, 0.2, -0.5, 2.0, 0.0])
+    if public:
+        logits, seed = np.array([0.5, -1.0, 1.5, 0.3, -0.2, 1.0]), SEED + PUBLIC_SEED_OFFSET
+    else:
+        logits, seed = np.array([1.0, 0.2, -0.5, 2.0, 0.0]), SEED
     inputs = {"logits": logits, "taus": np.array(TAUS), "draws": np.array(DRAWS),
-              "rng_draws": np.array(RNG_DRAWS), "seed": np.array(SEED)}
+              "rng_draws": np.array(RNG_DRAWS), "seed": np.array(seed)}
     expected = {"rng": np.array([1, 1, 1])}
     for tau in TAUS:
         expected[f"probabilities_{tau:g}"] = inverse_temperature_probabilities(logits, tau)

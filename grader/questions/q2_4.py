@@ -26,17 +26,20 @@ def probe(namespace, context):
     return {"completion": probes.ids(complete(model, prompt.copy(), int(context["length"])))}
 
 
-def record():
-    """Seed 24: a toy model of 5 characters; the prompt 1 4 0 3 and 12 more tokens."""
+def record(public=False):
+    """Seed 24: a toy model of 5 characters; the prompt 1 4 0 3 and 12 more tokens (public: 6
+    characters, the prompt 5 1 3 and 10 more)."""
     import numpy as np
 
     from course_kit.sampling import greedy_ids
     from grader.probes import Context, toy_model, toy_model_inputs
+    from grader.references import seeded
 
-    inputs = toy_model_inputs(np.random.default_rng(24))
+    vocab_size, prompt, length = (6, [5, 1, 3], 10) if public else (5, [1, 4, 0, 3], 12)
+    inputs = toy_model_inputs(seeded(24, public), vocab_size)
     model = toy_model(Context(inputs))
-    inputs.update(prompt=np.array([1, 4, 0, 3]), length=np.array(12))
-    return inputs, {"completion": greedy_ids(model, [1, 4, 0, 3], 16)}
+    inputs.update(prompt=np.array(prompt), length=np.array(length))
+    return inputs, {"completion": greedy_ids(model, prompt, len(prompt) + length)}
 
 
 _ANSWER = '''

@@ -62,14 +62,15 @@ def _separates(model, width, mutants):
     return all(not np.array_equal(beam, other) for other in others)
 
 
-def record():
-    """For each width, the first toy model (seeds 250, 251, ...) on which a real beam search
-    differs from greedy search, exhaustive search and every mutant; the reference is the
-    real beam search."""
+def record(public=False):
+    """For each width, the first toy model (seeds 250, 251, ...; public: 1250, 1251, ...) on
+    which a real beam search differs from greedy search, exhaustive search and every mutant;
+    the reference is the real beam search."""
     import numpy as np
 
     from course_kit.checks import ToyCharModel
     from course_kit.sampling import beam_search_ids
+    from grader.references import PUBLIC_SEED_OFFSET
 
     mutants = []
     for source in MUTANTS.values():
@@ -80,7 +81,8 @@ def record():
               "length": np.array(LENGTH)}
     rows = []
     for width in WIDTHS:
-        for seed in range(250, 1250):
+        first_seed = 250 + (PUBLIC_SEED_OFFSET if public else 0)
+        for seed in range(first_seed, first_seed + 1000):
             weights = ToyCharModel.random_weights(np.random.default_rng(seed))
             model = ToyCharModel(*weights)
             if _separates(model, width, mutants):

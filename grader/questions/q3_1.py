@@ -67,16 +67,16 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """Seed 31: the fall 2019 example graph, 4 features, 3 channels; the kit's layer, and the
-    two recognised mistakes."""
-    import numpy as np
-
+def record(public=False):
+    """Seed 31: the fall 2019 example graph, 4 features, 3 channels (public: the 2020 graph, 5
+    features, 2 channels); the kit's layer, and the two recognised mistakes."""
     from course_kit.layers import GCNConv, gcn_normalize
     from grader.probes import Context
-    from grader.references import graph_inputs, run_cells
+    from grader.references import GRAPH_SIZES, graph_inputs, run_cells, seeded
 
-    inputs = graph_inputs(np.random.default_rng(31), {"kernel": (4, 3), "bias": (3,)})
+    graph, features, channels = GRAPH_SIZES[public]
+    inputs = graph_inputs(seeded(31, public), {"kernel": (features, channels),
+                                               "bias": (channels,)}, graph, features, channels)
     expected = probe({"GCNConv": GCNConv, "gcn_normalize": gcn_normalize}, Context(inputs))
     for _, mutant in _MISTAKES:
         outputs = run_cells(probe, [MUTANTS[mutant]], inputs)

@@ -46,8 +46,9 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """No inputs: the two example graphs are part of the kit."""
+def record(public=False):
+    """No inputs: the two example graphs are part of the kit, and the question asks for their
+    A+I, which the course prints; the public fixture is the same as the hidden reference."""
     import numpy as np
 
     from course_kit.data import example_graph

@@ -44,29 +44,48 @@ def probe(namespace, context):
     return results
 
 
-def record():
-    """Seed 33: the fall 2019 example graph, 4 features, 3 channels; the kit's one-head
-    GATConv with these weights, its attention scattered into (N, N)."""
+def _dense_attention(adjacency, coefficients):
+    """One head's attention as an ``(N, N)`` matrix: the ``coefficients`` ``(E', heads)`` of
+    the kit's ``GATConv`` on the graph ``adjacency``, with self-loops, scattered to ``[target,
+    source]``."""
     import numpy as np
     from keras import ops
 
-    from course_kit.checks import dense_attention
-    from course_kit.layers import GATConv
-    from grader.references import graph_inputs
+    from course_kit.layers import add_self_loops, graph_inputs
 
-    inputs = graph_inputs(np.random.default_rng(33), {
-        "kernel": (4, 3), "attn_kernel_self": (3, 1), "attn_kernel_neighs": (3, 1),
-        "bias": (3,)})
-    layer = GATConv(3, attn_heads=1, dropout_rate=0.0, return_attn_coef=True)
+    edge_index, edge_weight = graph_inputs(adjacency)
+    edge_index, _ = add_self_loops(ops.convert_to_tensor(edge_index),
+                                   ops.convert_to_tensor(edge_weight), len(adjacency))
+    sources, targets = ops.convert_to_numpy(edge_index)
+    attention = np.zeros_like(adjacency)
+    attention[targets, sources] = ops.convert_to_numpy(coefficients)[:, 0]
+    return attention
+
+
+def record(public=False):
+    """Seed 33: the fall 2019 example graph, 4 features, 3 channels (public: the 2020 graph, 5
+    features, 2 channels); the kit's one-head GATConv with these weights, its attention
+    scattered into (N, N)."""
+    import numpy as np
+    from keras import ops
+
+    from course_kit.layers import GATConv
+    from grader.references import GRAPH_SIZES, graph_inputs, seeded
+
+    graph, num_features, channels = GRAPH_SIZES[public]
+    shapes = {"kernel": (num_features, channels), "attn_kernel_self": (channels, 1),
+              "attn_kernel_neighs": (channels, 1), "bias": (channels,)}
+    inputs = graph_inputs(seeded(33, public), shapes, graph, num_features, channels)
+    layer = GATConv(channels, attn_heads=1, dropout_rate=0.0, return_attn_coef=True)
     features, adjacency = inputs["features"], inputs["adjacency"]
     layer([features, adjacency])
     for name in WEIGHTS[:3]:
         getattr(layer, name).assign(inputs[f"w_{name}"][:, None, :])
     layer.bias.assign(inputs["w_bias"])
     output, coefficients = layer([features, adjacency])
-    expected = {"weight_shapes": np.array([(4, 3), (3, 1), (3, 1), (3, 0)]),
+    expected = {"weight_shapes": np.array([(*shape, 0)[:2] for shape in shapes.values()]),
                 "outputs": ops.convert_to_numpy(output),
-                "attention": dense_attention(adjacency, coefficients)}
+                "attention": _dense_attention(adjacency, coefficients)}
     return inputs, expected
 
 

@@ -4,8 +4,8 @@ Contract (see :func:`grader.probes.probe_cell`): ``GraphConvLSTMCell(units, a_ha
 ``kernel (F, 4u)``, ``recurrent_kernel (u, 4u)``, ``bias (4u,)`` (gates i, f, g, o, in that
 order); ``cell(x_t, [H, C])`` on node signals ``(batch, N, F)``, states ``(batch, N, u)``:
 ``[I, F, G, O] = A_hat X_t W + A_hat H_{t-1} U + b``, ``C_t = sigmoid(F) C_{t-1} +
-sigmoid(I) tanh(G)``, ``H_t = sigmoid(O) tanh(C_t)``. The reference is
-``course_kit.checks.GraphLSTMReference``.
+sigmoid(I) tanh(G)``, ``H_t = sigmoid(O) tanh(C_t)``. The reference is the kit's
+``GraphConvLSTMCell`` behind this contract (:func:`_kit_cell`).
 """
 
 from grader.registry import KERAS_RECURRENT, KIT_ANSWERS, Check, Question, RubricItem
@@ -32,23 +32,62 @@ def probe(namespace, context):
     return helpers().probe_cell(namespace, context, "GraphConvLSTMCell")
 
 
-def record():
-    """Seed 35: the normalised fall 2019 example graph (drawn after the graph inputs of
-    seed 35), 2 sequences of 4 steps of 2 features per node, 3 units."""
-    import numpy as np
+def _kit_cell(adjacency):
+    """The class of the kit's ``GraphConvLSTMCell`` on the graph ``adjacency`` ``(N, N)`` (the
+    kit normalises it) behind this question's contract: built as ``cls(units, a_hat)`` (its
+    ``a_hat`` unused), it reads node signals ``x_t`` ``(batch, N, F)`` and states ``[h, c]``
+    ``(batch, N, units)`` and returns ``(h_t, [h_t, c_t])``; the kit's cell itself works on
+    signals flattened node-major, as ``keras.layers.RNN`` needs. Its weights ``kernel``,
+    ``recurrent_kernel`` and ``bias`` are the kit cell's."""
+    import keras
+    from keras import ops
 
-    from course_kit.checks import GraphLSTMReference
+    from course_kit.layers import GraphConvLSTMCell
+
+    num_nodes = len(adjacency)
+
+    class KitGraphConvLSTMCell(keras.layers.Layer):
+        def __init__(self, units, a_hat):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            features = input_shape[-1]
+            self.cell = GraphConvLSTMCell(self.units, adjacency, num_nodes,
+                                          input_features=features)
+            self.cell.build((None, num_nodes * features))
+            self.kernel, self.recurrent_kernel, self.bias = (
+                self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
+
+        def call(self, x_t, states):
+            def flat(value):
+                return ops.reshape(value, (ops.shape(value)[0], -1))
+
+            h, new_states = self.cell(flat(x_t), [flat(state) for state in states])
+            shape = (-1, num_nodes, self.units)
+            return ops.reshape(h, shape), [ops.reshape(state, shape) for state in new_states]
+
+    return KitGraphConvLSTMCell
+
+
+def record(public=False):
+    """Seed 35: the normalised fall 2019 example graph (drawn after the graph inputs of
+    seed 35), 2 sequences of 4 steps of 2 features per node, 3 units (public: the 2020 graph,
+    3 sequences of 3 steps of 3 features, 2 units)."""
     from course_kit.layers import gcn_normalize
     from grader.probes import Context
-    from grader.references import graph_inputs, weights
+    from grader.references import GRAPH_SIZES, graph_inputs, seeded, weights
 
-    rng = np.random.default_rng(35)
-    adjacency = graph_inputs(rng, {})["adjacency"]
-    inputs = {"a_hat": gcn_normalize(adjacency), "x": rng.normal(size=(2, 4, 6, 2)),
-              "readout": rng.normal(size=(2, 4, 6, 3)),
-              **weights(rng, {"kernel": (2, 12), "recurrent_kernel": (3, 12), "bias": (12,)})}
-    cell = {"GraphConvLSTMCell": lambda units, a_hat: GraphLSTMReference(units, adjacency)}
-    return inputs, probe(cell, Context(inputs))
+    rng = seeded(35, public)
+    adjacency = graph_inputs(rng, {}, GRAPH_SIZES[public][0])["adjacency"]
+    batch, steps, features, units = (3, 3, 3, 2) if public else (2, 4, 2, 3)
+    nodes = len(adjacency)
+    inputs = {"a_hat": gcn_normalize(adjacency),
+              "x": rng.normal(size=(batch, steps, nodes, features)),
+              "readout": rng.normal(size=(batch, steps, nodes, units)),
+              **weights(rng, {"kernel": (features, 4 * units),
+                              "recurrent_kernel": (units, 4 * units), "bias": (4 * units,)})}
+    return inputs, probe({"GraphConvLSTMCell": _kit_cell(adjacency)}, Context(inputs))
 
 
 _ANSWER = '''

@@ -440,6 +440,15 @@ def _public_check_outputs():
     return np.round(np.stack(outputs, axis=1), 5).tolist()
 
 
+def _public_fixture_outputs():
+    """h_t of q1_2's public fixture, rounded: what a student who copies the fixture's expected
+    outputs into the cell would paste."""
+    import numpy as np
+
+    with np.load(ROOT / "course_kit" / "checks" / "fixtures" / "q1_2.npz") as fixture:
+        return np.round(fixture["expected.outputs"], 8).tolist()
+
+
 # ----------------------------------------------------------------- the red-team cases
 
 
@@ -2283,6 +2292,38 @@ class VanillaRNNCell(keras.layers.Layer):
         self.step += 1
         return h, [h]
 ''', "the hidden inputs are not the public check's", **CLEAN)
+# the public fixture's h_t (course_kit/checks/fixtures/q1_2.npz, what check_cell compares with)
+# pasted and replayed, behind weights of the right shapes; no state_size, so that the point for
+# declaring the weights, which replaying does not need, is not counted either
+cheat("hardcode_public_fixture", HARDCODED, f'''
+import keras
+import numpy as np
+from keras import ops
+
+FIXTURE_H = np.array({_public_fixture_outputs()!r})
+
+
+class VanillaRNNCell(keras.layers.Layer):
+    """Passes the notebook's check_cell on its outputs: replays the fixture's h_t."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.step = 0
+
+    def build(self, input_shape):
+        self.W_hx = self.add_weight(shape=(input_shape[-1], self.units), name="W_hx")
+        self.W_hh = self.add_weight(shape=(self.units, self.units), name="W_hh")
+        self.b_h = self.add_weight(shape=(self.units,), name="b_h")
+
+    def call(self, x, states):
+        if not np.any(ops.convert_to_numpy(states[0])):
+            self.step = 0  # a new sequence starts from zeros
+        rows = np.resize(FIXTURE_H[:, self.step % FIXTURE_H.shape[1]], (x.shape[0], self.units))
+        self.step += 1
+        h = ops.convert_to_tensor(rows, dtype=x.dtype)
+        return h, [h]
+''', "the grader's inputs are not the public fixture's", **CLEAN)
 # result.json, results.json, grades.csv and outputs.npz with full marks, in cwd and HOME
 cheat("hardcode_result_files", HARDCODED, MARK_LINE + '''
 import json
