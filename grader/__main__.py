@@ -1,5 +1,5 @@
 """Command line: ``python -m grader {release,record,grade,mutants,merge-manual,gradescope-bundle,
-demo}``."""
+demo,similarity}``."""
 
 from __future__ import annotations
 
@@ -12,27 +12,40 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _release(args):
+    from grader.edition import build_student_wheel, check_student_wheel, student_wheel
     from grader.notebooks import release, stale_notebooks
 
+    parts = ("notebooks", "edition") if args.only is None else (args.only,)
     if args.check:
-        stale = stale_notebooks(args.solutions, args.notebooks)
-        if stale:
-            print("notebooks/ is stale; run `python -m grader release`. Out of date:",
-                  *stale, sep="\n  ", file=sys.stderr)
+        problems = []
+        if "notebooks" in parts:
+            problems += [f"notebooks/ is stale: {path}" for path in
+                         stale_notebooks(args.solutions, args.notebooks)]
+        if "edition" in parts:
+            problems += check_student_wheel(student_wheel(args.wheel_dir))
+        if problems:
+            print("the release is not up to date; run `python -m grader release`:",
+                  *problems, sep="\n  ", file=sys.stderr)
             return 1
-        print(f"{args.notebooks} is up to date with {args.solutions}")
+        print(f"up to date: {' and '.join(parts)}")
         return 0
-    written = release(args.solutions, args.notebooks)
-    print(f"wrote {len(written)} notebook(s) to {args.notebooks}")
+    if "notebooks" in parts:
+        written = release(args.solutions, args.notebooks)
+        print(f"wrote {len(written)} notebook(s) to {args.notebooks}")
+    if "edition" in parts:
+        wheel = build_student_wheel(args.wheel_dir)
+        print(f"wrote the student edition {wheel} ({wheel.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
 def _record(args):
-    from grader.references import record
+    from grader.references import public_recordable, record
     from grader.registry import select
 
     only = [q.id for q in select(args.only) if q.automatic]
-    for path in record(only, args.directory):
+    if args.public and not args.only:
+        only = [qid for qid in only if qid in public_recordable()]
+    for path in record(only, args.directory, public=args.public):
         print(f"recorded {path}")
     return 0
 
@@ -95,6 +108,15 @@ def _bundle(args):
     return 0
 
 
+def _similarity(args):
+    from grader.similarity import write_similarity
+
+    report = write_similarity(args.results, threshold=args.threshold, only=args.only)
+    print(report.summary())
+    print(f"for a person to review (no grade changed): {args.results}/similarity.md")
+    return 0
+
+
 def _demo(args):
     from grader.grade import grade
 
@@ -136,22 +158,34 @@ def build_parser():
                                      description="Release notebooks, record references, grade.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    release = commands.add_parser("release", help="solutions/ -> notebooks/ (student versions)",
-                                  description="Write student notebooks: solution regions become "
-                                  "stubs, outputs are cleared, metadata is kept.")
+    from grader.edition import WHEEL_DIR
+
+    release = commands.add_parser(
+        "release", help="solutions/ -> notebooks/, and the kit's student edition (a wheel)",
+        description="Write the student notebooks (solution regions become stubs, outputs are "
+        "cleared, metadata is kept) and build the student edition of the kit, a wheel in "
+        "dist/student/ in which every answer raises NotImplementedError naming its question.")
     release.add_argument("--check", action="store_true",
-                         help="write nothing; exit 1 naming the stale notebooks")
+                         help="write nothing; exit 1 when notebooks/ is stale, or the wheel is "
+                         "missing, stale or holds an answer")
+    release.add_argument("--only", choices=("notebooks", "edition"),
+                         help="only the notebooks, or only the student edition")
     release.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     release.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
+    release.add_argument("--wheel-dir", type=Path, default=WHEEL_DIR)
     release.set_defaults(func=_release)
-
-    from grader.references import REFERENCE_DIR
 
     record = commands.add_parser("record", help="store reference outputs in grader/references/",
                                  description="Run the kit's reference implementations on fixed "
-                                 "inputs and store inputs and expected outputs (float64).")
+                                 "inputs and store inputs and expected outputs (float64). "
+                                 "Record on TensorFlow.")
     record.add_argument("--only", help="comma-separated question ids")
-    record.add_argument("--directory", type=Path, default=REFERENCE_DIR)
+    record.add_argument("--public", action="store_true",
+                        help="record the public fixtures of the notebooks' visible checks "
+                        "(other inputs) into course_kit/checks/fixtures/ instead")
+    record.add_argument("--directory", type=Path,
+                        help="where to write (default grader/references/, or "
+                        "course_kit/checks/fixtures/ with --public)")
     record.set_defaults(func=_record)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions",
@@ -200,6 +234,21 @@ def build_parser():
                       help="results folder to keep (default: a temporary one, deleted at the end)")
     _common_grading(demo)
     demo.set_defaults(func=_demo, jobs=2)
+
+    from grader.similarity import THRESHOLD
+
+    similarity = commands.add_parser(
+        "similarity", help="flag similar graded cells for a person to review",
+        description="Compare every student's graded code cells with every other student's and "
+        "with the kit's answers (normalised: names, numbers, strings, comments and the stub "
+        "do not count) and write RESULTS/similarity.csv and RESULTS/similarity.md. Never "
+        "changes a grade; see docs/similarity.md.")
+    similarity.add_argument("results", type=Path, metavar="RESULTS")
+    similarity.add_argument("--threshold", type=float, default=THRESHOLD,
+                            help=f"score from which a pair is listed, in (0, 1] (default "
+                            f"{THRESHOLD:g})")
+    similarity.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6")
+    similarity.set_defaults(func=_similarity)
     return parser
 
 

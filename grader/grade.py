@@ -39,6 +39,7 @@ from grader.sandbox import (
     run_tasks,
 )
 from grader.scoring import score_question
+from grader.similarity import save_graded_cells, write_similarity
 
 __all__ = ["BACKENDS", "GradingIncomplete", "discover", "grade",
            "grade_submission", "keras_backend"]
@@ -287,6 +288,7 @@ def grade(submissions, out, *, jobs=1, device="auto", only=None, timeout=60.0, f
                                                    isolation=level, also_hide=also_hide)
             except Exception as error:  # one student's failure must not stop the class
                 result, answers = _failed_result(path, questions, error, backend, level), {}
+            save_graded_cells(out, path, questions)  # before result.json marks the student done
             write_student(out, result, answers)
             return result
 
@@ -315,6 +317,15 @@ def grade(submissions, out, *, jobs=1, device="auto", only=None, timeout=60.0, f
             "seconds": round(time.monotonic() - started, 2),
             "peak_rss_mb": round(peak_resident_mb(), 1),
         })
+        try:
+            similarity = write_similarity(out, lock=False)  # this run holds the lock
+        except Exception as error:  # a review aid: its failure must leave every grade as it is
+            print(f"warning: the similarity report failed ({type(error).__name__}: {error}); "
+                  "the grades are complete; run `python -m grader similarity RESULTS` again",
+                  file=sys.stderr)
+        else:
+            if print_summary:
+                print(similarity.summary())
     names = {student_name(p) for p in paths}
     results = [r for r in load_results(out) if r["student"] in names]
     if print_summary:

@@ -524,6 +524,7 @@ def test_hostile_student_names_cannot_touch_class_files(tmp_path, monkeypatch):
     results = grade_quietly(submissions, out)
     assert len(results) == len(names)
     assert sorted(p.name for p in out.iterdir()) == [".grader.lock", "grades.csv", "run.json",
+                                                     "similarity.csv", "similarity.md",
                                                      "students"]
     assert json.loads((out / "run.json").read_text())["graded"] == len(names)
     assert len((out / "grades.csv").read_text().splitlines()) == 1 + len(names)
