@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KIT = ROOT / "course_kit"
 WHEEL_DIR = ROOT / "dist" / "student"
 EDITION_MODULE = "_edition.py"
+# What only the grader needs, left out of the student wheel's requirements.
+GRADER_ONLY = ("copydetect", "nbformat", "nbclient")
 BEGIN = re.compile(r"^# BEGIN ANSWER (?P<qid>\S+)\s*$")
 END = re.compile(r"^# END ANSWER\s*$")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -226,6 +228,7 @@ def _pyproject(project: dict) -> str:
     def strings(values):
         return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
+    requirements = [d for d in project["dependencies"] if not d.startswith(GRADER_ONLY)]
     extras = "\n".join(f"{name} = {strings(values)}" for name, values in
                        project.get("optional-dependencies", {}).items()
                        if name in ("tensorflow", "jax", "torch"))
@@ -237,11 +240,11 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "{project['name']}"
 version = "{project['version']}+student"
-description = "{project['description']} (student edition: the answers are left to write)"
+description = "The library behind the course-kit notebooks on recurrent and graph neural networks (student edition: the graded answers are left to write)"
 readme = "README.md"
 requires-python = "{project['requires-python']}"
 license = "{project['license']}"
-dependencies = {strings(project['dependencies'])}
+dependencies = {strings(requirements)}
 
 [project.optional-dependencies]
 {extras}
