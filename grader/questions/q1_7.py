@@ -106,6 +106,7 @@ from course_kit.autodiff import value_and_grad
 
 def gradient_norms_over_time(cell, x, y, W_ph, b_p):
     steps = x.shape[1]
+    W_ph, b_p = ops.convert_to_tensor(W_ph), ops.convert_to_tensor(b_p)
     h = ops.zeros((x.shape[0], W_ph.shape[0]), dtype=x.dtype)
     states = []
     for t in range(steps):
