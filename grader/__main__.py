@@ -1,5 +1,5 @@
 """Command line: ``python -m grader {release,record,grade,mutants,merge-manual,gradescope-bundle,
-demo,similarity}``."""
+demo,similarity,check}``."""
 
 from __future__ import annotations
 
@@ -89,6 +89,14 @@ def _mutants(args):
         return 2
     print(report.table())
     return 0 if report.ok else 1
+
+
+def _check(args):
+    from grader.selfcheck import check_notebooks, table
+
+    reports = check_notebooks(args.paths, timeout=args.timeout, fast=not args.full)
+    print(table(reports))
+    return 0 if reports and all(report.ready for report in reports) else 1
 
 
 def _merge_manual(args):
@@ -210,6 +218,21 @@ def build_parser():
                          "model per answer")
     _common_grading(mutants)
     mutants.set_defaults(func=_mutants, timeout=30.0)
+
+    check = commands.add_parser(
+        "check", help="a student's check before hand-in: run the notebooks, print one table",
+        description="Run the notebooks headless (fast mode unless --full) and print, per "
+        "question, whether its graded cell is found and written, whether the visible checks "
+        "after it passed, and whether its free-text answer is filled in. Grades nothing; "
+        "exit 1 unless every notebook is ready.")
+    check.add_argument("paths", type=Path, nargs="*", default=[Path("notebooks")],
+                       metavar="NOTEBOOK", help="notebooks or folders of them (default: "
+                       "notebooks)")
+    check.add_argument("--timeout", type=float, default=600.0,
+                       help="seconds one cell may run (default: 600)")
+    check.add_argument("--full", action="store_true",
+                       help="full experiments instead of fast mode (slow)")
+    check.set_defaults(func=_check)
 
     merge = commands.add_parser("merge-manual", help="fold manual marks into the results",
                                 description="MARKS.csv has columns student,question,points "

@@ -112,7 +112,7 @@ def test_gradescope_bundle_has_executable_scripts_and_source(tmp_path):
 
 def test_every_command_has_help(capsys):
     commands = ["release", "record", "grade", "mutants", "merge-manual", "gradescope-bundle",
-                "demo", "similarity"]
+                "demo", "similarity", "check"]
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     assert sorted(subparsers.choices) == sorted(commands)
     for command in commands:
