@@ -15,9 +15,10 @@ import json
 from pathlib import Path
 
 from grader.files import atomic_write_json, atomic_write_text, results_lock
+from grader.gradescope import results_json
 from grader.registry import QUESTIONS
 
-__all__ = ["class_summary", "feedback_markdown", "gradescope_results", "is_final",
+__all__ = ["class_summary", "feedback_markdown", "is_final",
            "load_results", "manual_markdown", "merge_manual", "result_path", "student_folder",
            "write_grades_csv", "write_student"]
 
@@ -128,34 +129,12 @@ def manual_markdown(result: dict, answers: dict) -> str:
     return "\n".join(lines)
 
 
-def gradescope_results(result: dict) -> dict:
-    """The student's result in Gradescope's ``results.json`` format."""
-    tests = []
-    for qid, entry in result["questions"].items():
-        output = "\n".join(entry.get("notes", []))
-        for check in entry.get("checks", []):
-            tests.append({"name": f"{qid} {entry['title']}: {check['name']}",
-                          "score": check["points"], "max_score": check["max"],
-                          "output": "\n".join(filter(None, [output, check.get("message", "")])),
-                          "visibility": "visible"})
-        if entry["manual_max"]:
-            tests.append({"name": f"{qid} {entry['title']}: marked by hand",
-                          "score": entry.get("manual_score") or 0.0,
-                          "max_score": entry["manual_max"],
-                          "output": entry.get("manual_comment") or "to be marked by hand",
-                          "visibility": "visible"})
-    score, _ = totals(result)
-    return {"score": score, "execution_time": round(result.get("seconds", 0.0), 1),
-            "output": f"graded on {result.get('device')} with the {result.get('backend')} backend",
-            "tests": tests}
-
-
 def write_student(out: Path, result: dict, answers: dict) -> None:
     """Write every file of one student; ``result.json`` last (it marks the student done)."""
     folder = student_folder(out, result["student"])
     atomic_write_text(folder / "feedback.md", feedback_markdown(result))
     atomic_write_text(folder / "manual.md", manual_markdown(result, answers))
-    atomic_write_json(folder / "results.json", gradescope_results(result))
+    atomic_write_json(folder / "results.json", results_json(result))
     atomic_write_json(folder / RESULT, {**result, "answers": answers})
 
 
