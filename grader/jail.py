@@ -273,6 +273,13 @@ def _system_binds() -> list[str]:
     return args
 
 
+def _checkout() -> Path | None:
+    """The grader's source checkout, or None when the grader is an installed package (then
+    the folder above it is ``site-packages``, which the student process needs, and only the
+    installed ``grader`` and ``course_kit`` are hidden)."""
+    return REPO if (REPO / "pyproject.toml").is_file() else None
+
+
 def _python_binds(also_hide=()) -> tuple[list[str], list[str]]:
     """Read-only binds of the Python installation and environment, and the tmpfs masks that
     hide what lies inside them but must not be seen: an installed copy of the grader or the
@@ -281,14 +288,15 @@ def _python_binds(also_hide=()) -> tuple[list[str], list[str]]:
                Path(os.path.realpath(sys.executable)).parent,
                *(Path(p) for p in site.getsitepackages())}
     folders = {p.resolve() for p in folders if p.is_dir()}
-    folders = {p for p in folders if p != REPO and not str(p).startswith("/usr/")}
+    checkout = _checkout()
+    folders = {p for p in folders if p != checkout and not str(p).startswith("/usr/")}
     top = sorted(p for p in folders if not any(o in p.parents for o in folders))
     binds, masks = [], []
     for folder in top:
         binds += ["--ro-bind", str(folder), str(folder)]
     hidden = [Path(packages) / name for packages in site.getsitepackages()
               for name in ("grader", "course_kit", "solutions", "tests")]
-    hidden += [REPO, PACKAGE, *(Path(p).resolve() for p in also_hide)]
+    hidden += [*filter(None, [checkout]), PACKAGE, *(Path(p).resolve() for p in also_hide)]
     for path in hidden:
         if path.is_dir() and any(path == folder or folder in path.parents for folder in top):
             masks += ["--tmpfs", str(path)]

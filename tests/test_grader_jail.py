@@ -192,6 +192,22 @@ def test_installed_copies_of_the_grader_are_covered(namespaces, tmp_path, monkey
     assert ["--tmpfs", str(packages / "grader")] == masks[:2]
 
 
+def test_a_grader_installed_in_site_packages_keeps_site_packages_visible(tmp_path, monkeypatch):
+    """Installed (not a checkout), the folder above the grader is site-packages: the student
+    process needs it (numpy, keras), so only the installed grader and kit are covered."""
+    packages = tmp_path / "site-packages"
+    for name in ("grader", "course_kit", "numpy"):
+        (packages / name).mkdir(parents=True)
+    monkeypatch.setattr(jail.site, "getsitepackages", lambda: [str(packages)])
+    monkeypatch.setattr(jail, "REPO", packages)
+    monkeypatch.setattr(jail, "PACKAGE", packages / "grader")
+    assert jail._checkout() is None
+    binds, masks = jail._python_binds()
+    assert str(packages) in binds
+    masked = {masks[i + 1] for i in range(0, len(masks), 2)}
+    assert masked == {str(packages / "grader"), str(packages / "course_kit")}
+
+
 def test_choose_isolation(namespaces):
     assert choose_isolation("auto") == "namespaces"
     assert choose_isolation("none") == "none"
