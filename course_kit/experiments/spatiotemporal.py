@@ -5,7 +5,8 @@ Each sample is a random signal on a fixed random graph that diffuses by
 and its neighbours' values), starting from independent normal values. A model sees steps ``0..T-1`` and predicts every node's value ``horizon`` steps after
 the last one. What arrives at a node comes from its neighbours, so a per-node LSTM that only
 sees its own history cannot know it; an LSTM whose transforms are graph convolutions
-(:class:`course_kit.layers.GraphConvLSTMCell`) can.
+(:class:`course_kit.layers.GraphConvLSTMCell`, or a cell of your own with the contract of
+notebook 11: ``cell=`` in :func:`graph_lstm_forecaster` and :func:`compare_forecasters`) can.
 
 ``python -m course_kit.experiments spatiotemporal`` trains both and prints their test MSE.
 """
@@ -15,13 +16,14 @@ from pathlib import Path
 import keras
 import networkx as nx
 import numpy as np
+from keras import ops
 
 from course_kit.layers.graph_conv_lstm import GraphConvLSTMCell
-from course_kit.layers.graph_ops import gcn_normalize
 from course_kit.plots.graph import plot_loss_curves
 
 __all__ = [
     "DiffusionTask",
+    "NodeSignalCell",
     "compare_forecasters",
     "diffusion_task",
     "graph_lstm_forecaster",
@@ -35,6 +37,26 @@ class DiffusionTask(dict):
     """``graph`` (edge_index, edge_weight), ``x`` ``(S, T, N)``, ``y`` ``(S, N)``, ``num_nodes``."""
 
     __getattr__ = dict.__getitem__
+
+
+def _diffusion_matrix(adjacency):
+    """``D~^-1/2 (A + I) D~^-1/2`` (float64) of a dense 0/1 adjacency without self-loops, the
+    matrix the signal diffuses by. Computed here rather than with ``gcn_normalize``, which the
+    student edition of the kit leaves for notebook 09 to write; the arithmetic, ``(s_i a_ij)
+    s_j`` with ``s = degree ** -0.5``, gives the same float64 values bit for bit."""
+    a_hat = np.asarray(adjacency, dtype=np.float64) + np.eye(len(adjacency))
+    degree = a_hat.sum(axis=1)
+    scale = np.zeros_like(degree)
+    scale[degree > 0] = degree[degree > 0] ** -0.5
+    return scale[:, None] * a_hat * scale[None, :]
+
+
+def _task_adjacency(task):
+    """The dense ``(N, N)`` 0/1 adjacency of a :class:`DiffusionTask`'s graph."""
+    edge_index, _ = task.graph
+    adjacency = np.zeros((task.num_nodes, task.num_nodes))
+    adjacency[edge_index[1], edge_index[0]] = 1.0
+    return adjacency
 
 
 def diffusion_task(num_nodes=12, steps=2, horizon=1, samples=512, noise=0.01, seed=0):
@@ -51,7 +73,7 @@ def diffusion_task(num_nodes=12, steps=2, horizon=1, samples=512, noise=0.01, se
         )
     rng = np.random.default_rng(seed)
     graph = nx.connected_watts_strogatz_graph(num_nodes, 4, 0.3, seed=int(rng.integers(2**31)))
-    transition = gcn_normalize(nx.to_numpy_array(graph, nodelist=range(num_nodes)))
+    transition = _diffusion_matrix(nx.to_numpy_array(graph, nodelist=range(num_nodes)))
 
     signal = rng.normal(size=(samples, num_nodes))
     history = []
@@ -69,12 +91,91 @@ def diffusion_task(num_nodes=12, steps=2, horizon=1, samples=512, noise=0.01, se
     )
 
 
-def graph_lstm_forecaster(task, units=16):
-    """RNN(GraphConvLSTMCell) over ``(S, T, N)``, then a per-node linear read-out -> ``(S, N)``."""
+@keras.saving.register_keras_serializable(package="course_kit")
+class NodeSignalCell(keras.layers.Layer):
+    """Runs a graph-recurrent cell with the layout of notebook 11 inside ``keras.layers.RNN``.
+
+    The wrapped cell reads node signals ``x_t`` ``(batch, N, input_features)`` and states
+    ``[H, C]``, each ``(batch, N, units)``, and returns ``(H_t, [H_t, C_t])``;
+    ``keras.layers.RNN`` hands a cell flat vectors. This wrapper reshapes the step's input
+    ``(batch, N * input_features)`` and the flat states ``(batch, N * units)`` on the way in and
+    flattens the results on the way out, so any such cell (your ``GraphConvLSTMCell``) runs
+    over a sequence of graph signals.
+
+    Args:
+        cell: the wrapped cell (a layer).
+        num_nodes: ``N``.
+        units: the state size per node.
+        input_features: features per node and time step.
+    """
+
+    def __init__(self, cell, num_nodes, units, input_features=1, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.num_nodes = int(num_nodes)
+        self.units = int(units)
+        self.input_features = int(input_features)
+        self.state_size = [self.num_nodes * self.units, self.num_nodes * self.units]
+        self.output_size = self.num_nodes * self.units
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.num_nodes * self.input_features:
+            raise ValueError(
+                f"{self.name}: inputs must have num_nodes * input_features = "
+                f"{self.num_nodes * self.input_features} features per step; got {input_shape[-1]}"
+            )
+        if not self.cell.built:
+            self.cell.build((input_shape[0], self.num_nodes, self.input_features))
+
+    def call(self, inputs, states):
+        signals = ops.reshape(inputs, (-1, self.num_nodes, self.input_features))
+        node_states = [ops.reshape(s, (-1, self.num_nodes, self.units)) for s in states]
+        hidden, new_states = self.cell(signals, node_states)
+        flat = self.num_nodes * self.units
+        return ops.reshape(hidden, (-1, flat)), [ops.reshape(s, (-1, flat)) for s in new_states]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            cell=keras.layers.serialize(self.cell),
+            num_nodes=self.num_nodes,
+            units=self.units,
+            input_features=self.input_features,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**dict(config, cell=keras.layers.deserialize(config["cell"])))
+
+
+def _graph_cell(task, units, cell):
+    """The kit's cell, or ``cell(units, a_hat)`` wrapped for ``keras.layers.RNN``."""
+    if cell is None:
+        return GraphConvLSTMCell(units, task.graph, task.num_nodes)
+    if isinstance(cell, keras.layers.Layer) or not callable(cell):
+        raise TypeError(
+            "cell must be a cell class or a callable (units, a_hat) -> cell, such as your "
+            f"GraphConvLSTMCell; got {cell!r}"
+        )
+    a_hat = _diffusion_matrix(_task_adjacency(task)).astype(np.float32)
+    return NodeSignalCell(cell(units, a_hat), task.num_nodes, units)
+
+
+def graph_lstm_forecaster(task, units=16, cell=None):
+    """RNN(graph LSTM cell) over ``(S, T, N)``, then a per-node linear read-out -> ``(S, N)``.
+
+    Args:
+        task: a :class:`DiffusionTask`.
+        units: state size per node.
+        cell: ``None`` for the kit's :class:`~course_kit.layers.GraphConvLSTMCell`, or a cell
+            class or callable ``(units, a_hat) -> cell`` with the contract of notebook 11 (your
+            ``GraphConvLSTMCell``), given the task's ``A_hat`` ``(N, N)`` (float32) and run
+            through :class:`NodeSignalCell`.
+    """
     num_nodes = task.num_nodes
     inputs = keras.Input(shape=task.x.shape[1:])
-    cell = GraphConvLSTMCell(units, task.graph, num_nodes)
-    hidden = keras.layers.RNN(cell)(inputs)
+    hidden = keras.layers.RNN(_graph_cell(task, units, cell))(inputs)
     hidden = keras.layers.Reshape((num_nodes, units))(hidden)
     outputs = keras.layers.Reshape((num_nodes,))(keras.layers.Dense(1)(hidden))
     return keras.Model(inputs, outputs, name="graph_lstm")
@@ -92,14 +193,19 @@ def node_lstm_forecaster(task, units=16):
 
 
 def compare_forecasters(task, test_fraction=0.25, epochs=10, units=16, seed=0,
-                        learning_rate=0.01):
+                        learning_rate=0.01, cell=None):
     """Train both forecasters on the same split; returns ``{name: {"test_mse", "history"}}``.
 
-    Also reports the MSE of predicting the last observed value (``"persistence"``).
+    Also reports the MSE of predicting the last observed value (``"persistence"``). ``cell``
+    is the graph LSTM's cell, as in :func:`graph_lstm_forecaster` (the kit's when ``None``).
     """
     split = int(len(task.x) * (1 - test_fraction))
     results = {}
-    for name, build in (("graph_lstm", graph_lstm_forecaster), ("node_lstm", node_lstm_forecaster)):
+    builders = (
+        ("graph_lstm", lambda task, units: graph_lstm_forecaster(task, units, cell=cell)),
+        ("node_lstm", node_lstm_forecaster),
+    )
+    for name, build in builders:
         keras.utils.set_random_seed(seed)
         model = build(task, units)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")

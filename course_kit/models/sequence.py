@@ -21,14 +21,55 @@ CELLS = {
 ENCODINGS = ("one_hot", "embedding", "scalar")
 
 
-def make_cell(name, units, **kwargs):
-    """Create the cell ``name`` (a key of ``CELLS``) with ``units`` units.
+def make_cell(cell, units, **kwargs):
+    """Create a recurrent cell with ``units`` units.
 
-    Extra keyword arguments (initialisers) go to the cell's constructor.
+    Args:
+        cell: the name of one of the kit's cells (a key of ``CELLS``: ``"rnn"``, ``"lstm"``,
+            ``"peephole_lstm"``, ``"gru"``), or a cell class or any callable ``units -> cell``
+            (your own ``VanillaRNNCell``, ``keras.layers.LSTMCell``, a ``lambda``).
+        units: the cell's state size, passed as the first argument.
+        **kwargs: passed to the cell's constructor (initialisers, for instance).
+
+    Returns:
+        The cell, a layer with ``units`` and ``state_size`` that ``keras.layers.RNN`` can run.
     """
-    if name not in CELLS:
-        raise ValueError(f"unknown cell {name!r}; choose one of {sorted(CELLS)}")
-    return CELLS[name](units, **kwargs)
+    if isinstance(cell, str):
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}")
+        return CELLS[cell](units, **kwargs)
+    if isinstance(cell, keras.layers.Layer) or not callable(cell):
+        raise TypeError(
+            f"cell must be a cell name ({', '.join(sorted(CELLS))}), a cell class or a callable "
+            f"units -> cell; got {cell!r} (to use a cell you have already created, pass it to "
+            "SequenceClassifier directly)"
+        )
+    made = cell(units, **kwargs)
+    if not isinstance(made, keras.layers.Layer) or not hasattr(made, "state_size"):
+        raise TypeError(
+            f"{_describe(cell)}({units}) must return a recurrent cell (a keras.layers.Layer with "
+            f"a state_size), got {made!r}"
+        )
+    return made
+
+
+def _describe(factory):
+    return getattr(factory, "__qualname__", None) or repr(factory)
+
+
+def _cell(cell, units):
+    """``cell`` itself when it is a layer (whose ``units`` must match ``units`` if given), else
+    ``make_cell(cell, units)``."""
+    if isinstance(cell, keras.layers.Layer):
+        if units is not None and getattr(cell, "units", units) != units:
+            raise ValueError(f"units={units} does not match the cell's units={cell.units}")
+        return cell
+    if units is None:
+        raise ValueError(
+            f"cell={_describe(cell)} is not a cell: pass units= to create one, or pass a cell "
+            "such as make_cell('lstm', 128)"
+        )
+    return make_cell(cell, units)
 
 
 @keras.saving.register_keras_serializable(package="course_kit")
@@ -50,7 +91,10 @@ class SequenceClassifier(keras.Model):
       harder for the vanilla RNN than one-hot inputs do.
 
     Args:
-        cell: a recurrent cell layer (for instance ``make_cell("lstm", 128)``).
+        cell: a recurrent cell layer (for instance ``make_cell("lstm", 128)`` or
+            ``keras.layers.LSTMCell(128)``), or what :func:`make_cell` accepts (a cell name, a
+            cell class such as your own ``VanillaRNNCell``, a callable ``units -> cell``)
+            together with ``units``.
         num_classes: number of classes (size of the logits).
         vocab_size: number of input symbols, for integer inputs.
         embedding_dim: size of a learned embedding of the symbols (``encoding="embedding"``).
@@ -58,6 +102,8 @@ class SequenceClassifier(keras.Model):
             concatenation ``[h_fwd(T); h_bwd(0)]`` (the 2020 bidirectional LSTM).
         encoding: one of ``ENCODINGS``; by default ``"embedding"`` when ``embedding_dim`` is
             given, else ``"one_hot"``.
+        units: the cell's units, when ``cell`` is a name, a class or a callable rather than a
+            cell (for a cell, ``None`` or its own ``units``).
     """
 
     def __init__(
@@ -68,9 +114,11 @@ class SequenceClassifier(keras.Model):
         embedding_dim=None,
         bidirectional=False,
         encoding=None,
+        units=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        cell = _cell(cell, units)
         for name, value in (("num_classes", num_classes), ("vocab_size", vocab_size)):
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
