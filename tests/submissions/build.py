@@ -408,36 +408,22 @@ class VanillaRNNCell(keras.layers.Layer):
 '''
 
 
-# The kit's cell, reached through the notebook's own check module (a name no policy forbids).
+# The kit's cell, reached through the experiments module, which imports the kit's cell factory
+# (a module no list of forbidden names holds). In the jail the kit is the student edition,
+# whose cell is a stub that raises.
 KIT_ENGINE = '''
-import course_kit.checks
+import course_kit.experiments.palindrome
 
 
 def make_engine(units):
-    return course_kit.checks._reference_cell("rnn", units)
+    return course_kit.experiments.palindrome.make_cell("rnn", units)
 '''
 
-KIT_CELL_FROM_CHECKS = '''
-import course_kit.checks
+KIT_CELL_FROM_EXPERIMENTS = '''
+import course_kit.experiments.palindrome
 
-VanillaRNNCell = lambda units: course_kit.checks._reference_cell("rnn", units)  # noqa: E731
+VanillaRNNCell = lambda units: course_kit.experiments.palindrome.make_cell("rnn", units)  # noqa
 '''
-
-
-def _public_check_outputs():
-    """h_t of the notebook's public check (check_cell(..., "rnn"), seed 0), rounded: what a
-    student who copies printed numbers into the cell would paste."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 5, 3))
-    rng.normal(size=(2, 5, 4))  # the readout
-    w_hx, w_hh, b_h = (rng.normal(0.0, 0.5, size=s) for s in ((3, 4), (4, 4), (4,)))
-    h, outputs = np.zeros((2, 4)), []
-    for t in range(5):
-        h = np.tanh(x[:, t] @ w_hx + h @ w_hh + b_h)
-        outputs.append(h)
-    return np.round(np.stack(outputs, axis=1), 5).tolist()
 
 
 def _public_fixture_outputs():
@@ -1276,10 +1262,10 @@ VanillaRNNCell = namespace["VanillaRNNCell"]
 ''', "bytecode of the kit, run without exec, is still the kit")
 # the kit's methods copied one by one onto a class of our own (no kit class in the MRO)
 cheat("copy_kit_methods", KIT, '''
-import course_kit.checks
+import course_kit.experiments.palindrome
 import keras
 
-kit_classes = type(course_kit.checks._reference_cell("rnn", 1)).mro()[:2]
+kit_classes = type(course_kit.experiments.palindrome.make_cell("rnn", 1)).mro()[:2]
 
 
 class VanillaRNNCell(keras.layers.Layer):
@@ -1322,9 +1308,9 @@ VanillaRNNCell = getattr(getattr(course_kit, "lay" + "ers"), "Vanilla" + "RNNCel
 cheat("sys_modules_lookup", KIT, '''
 import sys
 
-import course_kit.checks
+import course_kit.experiments.palindrome
 
-course_kit.checks._reference_cell("rnn", 1)
+course_kit.experiments.palindrome.make_cell("rnn", 1)
 VanillaRNNCell = vars(sys.modules["course_kit." + "layers"])["Vanilla" + "RNNCell"]
 ''', "the kit's class, from sys.modules")
 # keras.src's SimpleRNNCell, its weights aliased to the contract's names
@@ -1355,10 +1341,9 @@ def make_engine(units):
       "dunders are a policy violation; SimpleRNNCell is forbidden")
 # keras.saving.get_registered_object for the kit's registered name
 cheat("registered_object", KIT, '''
-import course_kit.checks
+import course_kit.experiments.palindrome  # loads (and so registers) the kit's layers
 import keras
 
-course_kit.checks._reference_cell("rnn", 1)  # loads (and so registers) the kit's layers
 VanillaRNNCell = keras.saving.get_registered_object("course_kit>Vanilla" + "RNNCell")
 ''', "the kit's class, from Keras' registry")
 # keras.layers.deserialize of SimpleRNNCell by name, held in a SimpleNamespace
@@ -1372,8 +1357,8 @@ def make_engine(units):
 ''' + hidden_engine(("kernel", "recurrent_kernel", "bias")),
       "a SimpleRNNCell made from a config, out of the tracker's sight")
 # the check module's own reference cell, as the class
-cheat("checks_reference_cell", KIT, KIT_CELL_FROM_CHECKS,
-      "the notebook's check module hands out the kit's cell")
+cheat("experiments_kit_cell", KIT, KIT_CELL_FROM_EXPERIMENTS,
+      "the experiments module hands out the kit's cell")
 # the kit cell in a dict of lists on the layer: Keras tracks it, so the probe sees it
 cheat("engine_in_dict_attribute", KIT, KIT_ENGINE + '''
 import keras
@@ -1420,10 +1405,10 @@ class VanillaRNNCell(keras.layers.Layer):
 ''', "the kit's cell in a global")
 # a subclass of the kit's cell lying about its module, name and __class__
 cheat("fake_dunder_class", KIT, '''
-import course_kit.checks
+import course_kit.experiments.palindrome
 import keras
 
-Kit = type(course_kit.checks._reference_cell("rnn", 1))
+Kit = type(course_kit.experiments.palindrome.make_cell("rnn", 1))
 
 
 class VanillaRNNCell(Kit):
@@ -1491,7 +1476,7 @@ for module in list(sys.modules.values()):
         continue
     if isinstance(context, type) and hasattr(context, "inspect"):
         context.inspect = lambda self, obj: None
-''' + KIT_CELL_FROM_CHECKS, "patching the checker in the child must not hide the kit")
+''' + KIT_CELL_FROM_EXPERIMENTS, "patching the checker in the child must not hide the kit")
 # walk the call stack to the probe's context object and blind that instance
 cheat("frame_walk_context", TAMPER, '''
 import sys
@@ -1502,7 +1487,7 @@ while frame is not None:
         if hasattr(value, "kit_classes") and hasattr(value, "inspect"):
             value.inspect = lambda obj: None
     frame = frame.f_back
-''' + KIT_CELL_FROM_CHECKS, "stack frames of the grader's code are off limits")
+''' + KIT_CELL_FROM_EXPERIMENTS, "stack frames of the grader's code are off limits")
 # put the real __import__ back so the grader's import recorder sees nothing
 cheat("restore_builtins_import", TAMPER, '''
 import builtins
@@ -1533,12 +1518,12 @@ def blind(event, args):
 
 
 sys.addaudithook(blind)
-''' + KIT_CELL_FROM_CHECKS, "an audit hook of the student's must not edit the grader's record")
+''' + KIT_CELL_FROM_EXPERIMENTS, "an audit hook of the student's must not edit the grader's record")
 # a profile function rewrites the probe's result dict with the kit cell's arrays on return
 cheat("setprofile_patch_results", TAMPER, '''
 import sys
 
-import course_kit.checks
+import course_kit.experiments.palindrome
 
 
 def forge(frame, event, result):
@@ -1546,7 +1531,7 @@ def forge(frame, event, result):
         sys.setprofile(None)
         context = frame.f_locals["context"]
         fresh = type(context)(context.inputs, ())
-        kit = type(course_kit.checks._reference_cell("rnn", 1))
+        kit = type(course_kit.experiments.palindrome.make_cell("rnn", 1))
         result.update(frame.f_globals["probe_cell"]({"VanillaRNNCell": kit}, fresh,
                                                      "VanillaRNNCell"))
 
@@ -1579,7 +1564,7 @@ def scrub(fd, data):
 
 
 os.write = scrub
-''' + KIT_CELL_FROM_CHECKS, "frames edited on their way out: reuse must be decided in the grader")
+''' + KIT_CELL_FROM_EXPERIMENTS, "frames edited on their way out: reuse must be decided in the grader")
 # the probe table itself: q1_2's probe replaced by one that returns the right weight shapes
 cheat("patch_probe_results", TAMPER, '''
 import gc
@@ -1627,7 +1612,7 @@ for name in ("exec_kit_source", "exec_solution_notebook", "runpy_kit", "pyc_mars
              "copy_kit_methods", "import_kit", "subclass_kit_obfuscated", "dunder_import",
              "getattr_package", "sys_modules_lookup", "keras_src_simplernn",
              "layer_subclasses_walk", "registered_object", "deserialize_hidden",
-             "checks_reference_cell", "engine_in_dict_attribute", "hidden_engine_namespace",
+             "experiments_kit_cell", "engine_in_dict_attribute", "hidden_engine_namespace",
              "hidden_engine_closure",
              "fake_dunder_class", "pickle_payload", "unicode_fullwidth_import",
              "monkeypatch_probe_module", "frame_walk_context", "restore_builtins_import",
@@ -1635,7 +1620,7 @@ for name in ("exec_kit_source", "exec_solution_notebook", "runpy_kit", "pyc_mars
              "patch_probe_results", "patched_probe_exotic_dtypes"):
     CASES[name].policy = "flagged"
 for name in ("exec_kit_source", "import_kit", "subclass_kit_obfuscated", "dunder_import",
-             "unicode_fullwidth_import", "keras_src_simplernn", "checks_reference_cell"):
+             "unicode_fullwidth_import", "keras_src_simplernn"):
     CASES[name].status = "forbidden"
 
 # --- forged frames on the result pipe (a thread keeps writing after the real result)
@@ -2271,27 +2256,6 @@ print("  weights W_hx, W_hh, b_h: names and shapes right")
 print("  h_t at every step: max relative error 3.1e-08")
 print("PASS")
 ''' + HANDED_OUT, "the grader does not read what a cell prints", **CLEAN)
-# the public check's h_t pasted as constants (no weights: the cell ignores its inputs)
-cheat("hardcode_public_outputs", HARDCODED, f'''
-import keras
-from keras import ops
-
-PUBLIC_H = {_public_check_outputs()!r}
-
-
-class VanillaRNNCell(keras.layers.Layer):
-    """Replays the public check's hidden states, step by step."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.step = 0
-
-    def call(self, x, states):
-        h = ops.convert_to_tensor([row[self.step % 5] for row in PUBLIC_H], dtype=x.dtype)
-        self.step += 1
-        return h, [h]
-''', "the hidden inputs are not the public check's", **CLEAN)
 # the public fixture's h_t (course_kit/checks/fixtures/q1_2.npz, what check_cell compares with)
 # pasted and replayed, behind weights of the right shapes; no state_size, so that the point for
 # declaring the weights, which replaying does not need, is not counted either
