@@ -14,6 +14,7 @@ import keras
 import nbformat
 import numpy as np
 import pytest
+from answers import answer
 from keras import ops
 from nbclient import NotebookClient
 
@@ -552,35 +553,10 @@ def test_check_a_plus_i():
                lambda graph, source, target: propagation_steps(graph, source, target) + 1)
 
 
-class DenseGraphLSTMCell(keras.layers.Layer):
-    """The q3_5 contract written with a dense A_hat; ``propagate=False`` forgets the graph."""
-
-    def __init__(self, units, a_hat, propagate=True):
-        super().__init__()
-        self.units = units
-        self.a_hat = np.asarray(a_hat) if propagate else np.eye(len(a_hat))
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units),
-                                                name="recurrent_kernel")
-        self.bias = self.add_weight(shape=(4 * self.units,), name="bias")
-
-    def call(self, x_t, states):
-        h, c = states
-        a_hat = ops.cast(self.a_hat, x_t.dtype)
-        gates = (ops.einsum("ij,bjf,fk->bik", a_hat, x_t, self.kernel)
-                 + ops.einsum("ij,bju,uk->bik", a_hat, h, self.recurrent_kernel) + self.bias)
-        i, f, g, o = ops.split(gates, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return h, [h, c]
-
-
 def test_check_graph_lstm_cell():
-    assert checks.check_graph_lstm_cell(DenseGraphLSTMCell) is None
+    assert checks.check_graph_lstm_cell(answer("q3_5")["GraphConvLSTMCell"]) is None
     fails_with("q3_5", "outputs", checks.check_graph_lstm_cell,
-               lambda units, a_hat: DenseGraphLSTMCell(units, a_hat, propagate=False))
+               answer("q3_5", "no_graph")["GraphConvLSTMCell"])
 
 
 # ---------------------------------------------------------------- stubs

@@ -6,6 +6,7 @@ import keras
 import networkx as nx
 import numpy as np
 import pytest
+from answers import answer
 from graph_reference import gcn_propagation
 from keras import ops
 
@@ -18,30 +19,9 @@ from course_kit.experiments.spatiotemporal import (
 from course_kit.layers import GraphConvLSTMCell
 from course_kit.layers.graph_ops import gcn_normalize
 
-
-class DenseGraphLSTMCell(keras.layers.Layer):
-    """The q3_5 contract: ``x_t (batch, N, F)``, ``states [H, C]`` each ``(batch, N, units)``,
-    gates read ``A_hat X_t`` and ``A_hat H``; no ``state_size`` (``NodeSignalCell`` adds it)."""
-
-    def __init__(self, units, a_hat, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.a_hat = units, np.asarray(a_hat)
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units),
-                                                name="recurrent_kernel")
-        self.bias = self.add_weight(shape=(4 * self.units,), initializer="zeros", name="bias")
-
-    def call(self, x_t, states):
-        h, c = states
-        a_hat = ops.cast(self.a_hat, x_t.dtype)
-        gates = (ops.einsum("ij,bjf,fk->bik", a_hat, x_t, self.kernel)
-                 + ops.einsum("ij,bju,uk->bik", a_hat, h, self.recurrent_kernel) + self.bias)
-        i, f, g, o = ops.split(gates, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return h, [h, c]
+# The q3_5 contract (x_t (batch, N, F), states [H, C]; no state_size: NodeSignalCell adds it),
+# as the grader's own answer writes it with a dense A_hat.
+DenseGraphLSTMCell = answer("q3_5")["GraphConvLSTMCell"]
 
 
 def diffusion_task_with_gcn_normalize(num_nodes=12, steps=2, horizon=1, samples=512, noise=0.01,

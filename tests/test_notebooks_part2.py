@@ -5,10 +5,10 @@ Executing the notebooks is CI's separate ``pytest --nbval-lax solutions/`` run."
 
 from pathlib import Path
 
-import keras
 import nbformat
 import numpy as np
 import pytest
+from answers import answer
 from keras import ops
 from notebook_grading import assert_solutions_full_and_release_zero
 
@@ -43,34 +43,10 @@ class NoSelfLoopGCN(GCNConv):
         return ops.matmul(a_hat, ops.matmul(features, self.kernel)) + self.bias
 
 
-class DenseGraphLSTMCell(keras.layers.Layer):
-    """The q3_5 contract written with a dense A_hat, independently of the kit's edge lists."""
-
-    def __init__(self, units, a_hat, propagate=True, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.a_hat, self.propagate = units, np.asarray(a_hat), propagate
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, 4 * self.units),
-                                                name="recurrent_kernel")
-        self.bias = self.add_weight(shape=(4 * self.units,), name="bias")
-
-    def call(self, x_t, states):
-        h, c = states
-        a_hat = ops.cast(self.a_hat if self.propagate else np.eye(len(self.a_hat)), x_t.dtype)
-        gates = (ops.einsum("ij,bjf,fk->bik", a_hat, x_t, self.kernel)
-                 + ops.einsum("ij,bju,uk->bik", a_hat, h, self.recurrent_kernel) + self.bias)
-        i, f, g, o = ops.split(gates, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return h, [h, c]
-
-
 def test_graph_lstm_check_passes_a_dense_cell_and_stops_a_per_node_lstm(capsys):
-    assert check_graph_lstm_cell(DenseGraphLSTMCell) is None
+    assert check_graph_lstm_cell(answer("q3_5")["GraphConvLSTMCell"]) is None
     with pytest.raises(CheckFailed):
-        check_graph_lstm_cell(lambda units, a_hat: DenseGraphLSTMCell(units, a_hat, False))
+        check_graph_lstm_cell(answer("q3_5", "no_graph")["GraphConvLSTMCell"])
     assert "h_t at every step: relative error" in capsys.readouterr().out
 
 
