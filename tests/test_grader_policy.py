@@ -540,7 +540,9 @@ def _red_team_q1_2():
 
 def test_the_red_team_cheats_that_reuse_names_are_refused():
     cases = _red_team_q1_2()
-    refused = [name for name, (case, _) in cases.items() if case.status == "forbidden"]
+    # Which of them the policy must flag (statuses differ: in the jail the kit's answers are
+    # stubs that raise, so a reuse the policy missed could not score either).
+    refused = [name for name, (case, _) in cases.items() if case.policy == "flagged"]
     assert len(refused) >= 5
     for name in refused:
         assert check(cases[name][1]), name
