@@ -7,6 +7,10 @@ Submodules are imported on first use, so ``import course_kit`` stays light; only
 import importlib
 
 from course_kit._edition import EDITION
+from course_kit._tensorflow_logs import quiet_tensorflow
+
+# Before anything imports Keras: on the TensorFlow backend, Keras imports TensorFlow.
+quiet_tensorflow()
 
 __version__ = "0.1.0"
 
@@ -23,9 +27,13 @@ _SUBMODULES = (
 
 
 def __getattr__(name):
+    if name == "set_random_seed":
+        from course_kit.seeding import set_random_seed
+
+        return set_random_seed
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["EDITION", "__version__", *_SUBMODULES]
+__all__ = ["EDITION", "__version__", "set_random_seed", *_SUBMODULES]

@@ -5,3 +5,6 @@ in Python, :func:`grader.grade.grade`. The grading model (confined student proce
 return arrays; references and scoring only in the grader's process) is described in
 :mod:`grader.sandbox`.
 """
+
+# Before any grader module imports Keras: keeps TensorFlow's start-up lines off the terminal.
+import course_kit  # noqa: F401, E402

@@ -12,10 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sys
 from pathlib import Path
 
 from grader.files import atomic_write_json, atomic_write_text, results_lock
 from grader.gradescope import results_json
+from grader.notebooks import ANSWER_STUB
 from grader.registry import QUESTIONS
 
 __all__ = ["class_summary", "feedback_markdown", "is_final",
@@ -30,6 +33,17 @@ INCOMPLETE = "incomplete"
 
 def _number(value):
     return f"{value:g}"
+
+
+def is_unanswered(text: str | None) -> bool:
+    """Whether a free-text answer cell was left as released: empty, or only the stub
+    ``YOUR ANSWER HERE`` beside its marker comment."""
+    written = re.sub(r"<!--.*?-->", "", text or "", flags=re.DOTALL).strip()
+    return written in ("", ANSWER_STUB)
+
+
+def _unanswered_cells(question, answers: dict) -> list[str]:
+    return [cell for cell in question.answer_cells if is_unanswered(answers.get(cell))]
 
 
 def question_score(entry: dict) -> float:
@@ -121,10 +135,12 @@ def manual_markdown(result: dict, answers: dict) -> str:
         lines += ["", "Answer:", ""]
         for cell in question.answer_cells:
             text = answers.get(cell)
-            if text:
-                lines += [f"> {line}" for line in text.splitlines()]
-            else:
+            if text is None:
                 lines.append(f"(cell {cell} not found)")
+            elif is_unanswered(text):
+                lines.append(f"(not answered: cell {cell} still reads {ANSWER_STUB!r})")
+            else:
+                lines += [f"> {line}" for line in text.splitlines()]
         lines.append("")
     return "\n".join(lines)
 
@@ -190,7 +206,9 @@ def merge_manual(marks_csv: Path, out: Path) -> int:
     """Fold manual marks (CSV: student,question,points[,comment]) into the results.
 
     Every row is checked before anything is written; the student's files and ``grades.csv``
-    are then rewritten. Returns the number of marks merged.
+    are then rewritten. Returns the number of marks merged. Marks above zero for a question
+    the student did not answer (every answer cell missing or still the stub) are merged, but
+    each prints a ``warning:`` line to standard error: usually a row meant for someone else.
 
     Raises:
         ValueError: naming each bad row (unknown student or question, a question without a
@@ -231,6 +249,12 @@ def merge_manual(marks_csv: Path, out: Path) -> int:
             if not 0 <= points <= entry["manual_max"]:
                 errors.append(f"line {line}: points {points:g} outside 0..{entry['manual_max']:g}")
                 continue
+            question = QUESTIONS.get(qid)
+            unanswered = _unanswered_cells(question, result.get("answers", {})) if question else []
+            if points > 0 and question and len(unanswered) == len(question.answer_cells):
+                print(f"warning: {marks_csv} line {line}: {points:g} point(s) for {qid} of "
+                      f"{student!r}, who did not answer it (cell {', '.join(unanswered)} "
+                      f"missing or {ANSWER_STUB!r})", file=sys.stderr)
             entry["manual_score"] = points
             entry["manual_comment"] = (row.get("comment") or "").strip()
             if entry["status"] == "manual":

@@ -77,6 +77,25 @@ def test_merge_manual_folds_marks_and_rejects_bad_rows(tmp_path):
     assert load_results(tmp_path)[0]["questions"]["q3_4"]["manual_score"] == 2.5
 
 
+def test_untouched_answer_is_not_answered_and_marks_for_it_are_warned_about(tmp_path, capsys):
+    stub = "<!-- graded: q3_4_answer -->\nYOUR ANSWER HERE"
+    write_student(tmp_path, result_for("ann", 7.0), {"q3_4_answer": stub})
+    write_student(tmp_path, result_for("ben", 7.0), {"q3_4_answer": stub.replace(
+        "YOUR ANSWER HERE", "Molecules; YOUR ANSWER HERE was replaced.")})
+    ann_manual = (tmp_path / "students" / "ann" / "manual.md").read_text()
+    assert "(not answered: cell q3_4_answer still reads 'YOUR ANSWER HERE')" in ann_manual
+    assert "> YOUR ANSWER HERE" not in ann_manual
+    assert "> Molecules" in (tmp_path / "students" / "ben" / "manual.md").read_text()
+    marks = tmp_path / "marks.csv"
+    marks.write_text("student,question,points\nann,q3_4,2\nben,q3_4,2\nann,q3_4,0\n")
+    assert merge_manual(marks, tmp_path) == 3
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(warnings) == 1, warnings  # ben answered; 0 points for ann is no mistake
+    assert warnings[0].startswith("warning: ") and "line 2" in warnings[0]
+    assert "'ann', who did not answer it" in warnings[0]
+    assert load_results(tmp_path)[0]["questions"]["q3_4"]["manual_score"] == 0
+
+
 def test_result_that_is_not_a_grade_shows_no_numbers_and_takes_no_marks(tmp_path):
     unfinished = result_for("cat", 0.0)
     unfinished["final"] = False
@@ -127,8 +146,10 @@ def test_every_command_has_help(capsys):
 def test_cli_reports_bad_arguments(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "not a folder, .zip or .ipynb" in capsys.readouterr().err
-    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "r"), "--jobs", "0"]) == 2
-    assert "--jobs must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["grade", str(tmp_path), "--out", str(tmp_path / "r"), "--jobs", "0"])
+    assert exit_.value.code == 2
+    assert "argument --jobs: '0' is not a positive integer" in capsys.readouterr().err
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):

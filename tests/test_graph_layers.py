@@ -10,6 +10,7 @@ from keras import ops
 from course_kit.autodiff import variables_value_and_grad
 from course_kit.layers import GATConv, GCNConv, add_self_loops, gcn_normalize, graph_inputs
 from course_kit.layers.graph_ops import propagate
+from course_kit.seeding import set_random_seed
 
 NUM_NODES, NUM_FEATURES = 9, 5
 # Few distinct layer sizes: eager JAX compiles every operation once per new shape.
@@ -26,7 +27,7 @@ def weights(layer):
 
 @pytest.fixture(autouse=True)
 def seeded():
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from course_kit.experiments.spatiotemporal import compare_forecasters, diffusion
 from course_kit.graphs import propagation_steps, self_loop_adjacency
 from course_kit.layers import GraphConvLSTMCell
 from course_kit.models.graph import GATNodeClassifier, GCNNodeClassifier
+from course_kit.seeding import set_random_seed
 from course_kit.training.graph import graph_batch, row_normalize, train_node_classifier
 
 
@@ -71,7 +72,7 @@ def community_graph(seed=0, per_class=20, classes=3):
 def test_node_classifier_learns_from_the_graph_and_reloads(tmp_path, model_class, settings):
     features, adjacency, labels, (train, val, test), classes = community_graph()
     inputs = graph_batch(features, adjacency)
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     model = model_class(classes)
     result = train_node_classifier(model, inputs, labels, train, val, test, epochs=60,
                                    patience=20, **settings)
@@ -106,7 +107,7 @@ def replay_gat_rule(loss, accuracy, patience):
 def test_gat_stopping_rule_watches_cross_entropy_and_accuracy():
     features, adjacency, labels, (train, val, test), classes = community_graph()
     inputs = graph_batch(features, adjacency)
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     # A large step, so the model overfits and the patience runs out within the budget.
     result = train_node_classifier(GATNodeClassifier(classes), inputs, labels, train, val, test,
                                    learning_rate=0.05, epochs=150, patience=10,

@@ -20,6 +20,7 @@ from course_kit.data import make_task
 from course_kit.layers import GRUCell
 from course_kit.models import SequenceClassifier, make_cell
 from course_kit.models.graph import GATNodeClassifier, GCNNodeClassifier
+from course_kit.seeding import set_random_seed
 from course_kit.training import run_experiments
 from course_kit.training.graph import graph_batch, train_node_classifier
 
@@ -227,7 +228,7 @@ def test_gat_classifier_from_own_layer_concatenates_heads_and_averages_outputs()
                           (GATNodeClassifier, 0.01, OwnGATConv)], ids=["gcn", "gat"])
 def test_node_classifier_from_own_layers_learns_from_the_graph(model_class, learning_rate, conv):
     features, adjacency, labels, (train, val, test), classes = community_graph()
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     model = model_class(classes, conv=conv)
     result = train_node_classifier(model, graph_batch(features, adjacency), labels, train, val,
                                    test, learning_rate=learning_rate, epochs=60, patience=20)

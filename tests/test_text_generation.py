@@ -9,13 +9,14 @@ from scipy.special import log_softmax
 
 from course_kit.models import TextGenerationModel
 from course_kit.sampling import beam_search, complete, generate
+from course_kit.seeding import set_random_seed
 
 VOCABULARY = "abc"
 
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(11)
+    set_random_seed(11)
     model = TextGenerationModel(VOCABULARY, embedding_dim=4, units=8)
     # Larger output weights spread the probabilities, so the best sequence is clear-cut.
     model.output_projection.kernel.assign(model.output_projection.kernel * 8.0)

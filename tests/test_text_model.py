@@ -7,13 +7,14 @@ import pytest
 from course_kit.layers import LSTMCell
 from course_kit.models import TextGenerationModel
 from course_kit.sampling import complete, generate
+from course_kit.seeding import set_random_seed
 from course_kit.training.text import make_text_model
 
 VOCABULARY = "abcdefgh ."
 
 
 def _model(seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     return TextGenerationModel(VOCABULARY, **{"embedding_dim": 6, "units": 12, **kwargs})
 
 

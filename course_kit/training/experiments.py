@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from course_kit.data import make_task
+from course_kit.seeding import set_random_seed
 
 __all__ = ["TrainingResult", "run_experiments", "summarize", "train_classifier", "write_csv"]
 
@@ -115,7 +116,7 @@ def run_experiments(
 
     Args:
         build_model: ``build_model(name, task) -> keras.Model``, called after
-            ``keras.utils.set_random_seed(seed)`` so that initial weights follow the seed.
+            ``set_random_seed(seed)`` so that initial weights follow the seed.
         models: model names passed to ``build_model``.
         task_name: a ``course_kit.data.make_task`` name.
         lengths: task lengths T.
@@ -141,7 +142,7 @@ def run_experiments(
             task = make_task(
                 task_name, length, batch_size=batch_size, seed=seed, steps=steps, one_hot=one_hot
             )
-            keras.utils.set_random_seed(seed)
+            set_random_seed(seed)
             result = train_classifier(
                 build_model(name, task), task, steps, progress=bar, **training
             )

@@ -92,11 +92,12 @@ def train_binary_palindrome(length, steps, seed):
 
 _TRAINED = '''
 import keras
+from course_kit import set_random_seed
 from course_kit.data import make_task
 
 
 def train_binary_palindrome(length, steps, seed):
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     task = make_task("binary_palindrome", length, batch_size=128, seed=seed, steps=steps)
     model = keras.Sequential([
         keras.Input((task.input_length,), dtype="int32"),
