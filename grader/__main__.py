@@ -3,24 +3,29 @@ demo,similarity,check}``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
+from course_kit.cli import CommandLine, positive_float, positive_int
+from grader.files import ResultsBusy
+from grader.jail import SetupError
+
 ROOT = Path(__file__).resolve().parent.parent
+# grader.similarity.THRESHOLD, written out because that module imports nbformat, which takes
+# seconds, and --help must not wait for it (a test keeps the two equal).
+SIMILARITY_THRESHOLD = 0.5
 
 
 def _release(args):
     from grader.edition import build_student_wheel, check_student_wheel, student_wheel
-    from grader.notebooks import release, stale_notebooks
+    from grader.notebooks import release, release_problems
 
     parts = ("notebooks", "edition") if args.only is None else (args.only,)
     if args.check:
         problems = []
         if "notebooks" in parts:
-            problems += [f"notebooks/ is stale: {path}" for path in
-                         stale_notebooks(args.solutions, args.notebooks)]
+            problems += release_problems(args.solutions, args.notebooks)
         if "edition" in parts:
             problems += check_student_wheel(student_wheel(args.wheel_dir))
         if problems:
@@ -45,22 +50,18 @@ def _record(args):
     only = [q.id for q in select(args.only) if q.automatic]
     if args.public and not args.only:
         only = [qid for qid in only if qid in public_recordable()]
-    for path in record(only, args.directory, public=args.public):
+    for path in record(only, args.out, public=args.public):
         print(f"recorded {path}")
     return 0
 
 
 def _run_grading(run) -> int:
-    """Exit status of a grading run: 2 when it could not start (nothing was graded), 1 when
-    it finished but the grader failed on some students (their results are not grades)."""
+    """Exit status of a grading run: 1 when it finished but the grader failed on some students
+    (their results are not grades); one that could not start raises ``SetupError``."""
     from grader.grade import GradingIncomplete
-    from grader.sandbox import SetupError
 
     try:
         run()
-    except SetupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except GradingIncomplete as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -78,15 +79,9 @@ def _grade(args):
 
 def _mutants(args):
     from grader.mutants import run
-    from grader.sandbox import SetupError
 
-    try:
-        report = run(args.only, jobs=args.jobs, slow=args.slow, timeout=args.timeout,
-                     device=args.device, isolation=args.isolation,
-                     progress=not args.no_progress)
-    except SetupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    report = run(args.only, jobs=args.jobs, slow=args.slow, timeout=args.timeout,
+                 device=args.device, isolation=args.isolation, progress=not args.no_progress)
     print(report.table())
     return 0 if report.ok else 1
 
@@ -148,11 +143,13 @@ def _demo(args):
 
 
 def _common_grading(parser):
-    parser.add_argument("--jobs", type=int, default=1, help="students graded in parallel")
+    parser.add_argument("--jobs", type=positive_int, default=1,
+                        help="students graded in parallel")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                         help="auto uses a GPU when the backend sees one")
-    parser.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6")
-    parser.add_argument("--timeout", type=float, default=60.0,
+    parser.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6 "
+                        "(default: all)")
+    parser.add_argument("--timeout", type=positive_float, default=60.0,
                         help="wall-clock seconds per question (training questions get a multiple)")
     parser.add_argument("--isolation", choices=("auto", "namespaces", "user", "none"),
                         default="auto",
@@ -162,8 +159,8 @@ def _common_grading(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m grader",
-                                     description="Release notebooks, record references, grade.")
+    parser = CommandLine(prog="python -m grader",
+                         description="Release notebooks, record references, grade.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from grader.edition import WHEEL_DIR
@@ -178,31 +175,36 @@ def build_parser():
                          "missing, stale or holds an answer")
     release.add_argument("--only", choices=("notebooks", "edition"),
                          help="only the notebooks, or only the student edition")
-    release.add_argument("--solutions", type=Path, default=ROOT / "solutions")
-    release.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
-    release.add_argument("--wheel-dir", type=Path, default=WHEEL_DIR)
+    release.add_argument("--solutions", type=Path, default=ROOT / "solutions",
+                         help="the solution notebooks")
+    release.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
+                         help="where the student notebooks go")
+    release.add_argument("--wheel-dir", type=Path, default=WHEEL_DIR,
+                         help="where the student edition's wheel goes")
     release.set_defaults(func=_release)
 
     record = commands.add_parser("record", help="store reference outputs in grader/references/",
                                  description="Run the kit's reference implementations on fixed "
                                  "inputs and store inputs and expected outputs (float64). "
                                  "Record on TensorFlow.")
-    record.add_argument("--only", help="comma-separated question ids")
+    record.add_argument("--only", help="comma-separated question ids (default: all)")
     record.add_argument("--public", action="store_true",
                         help="record the public fixtures of the notebooks' visible checks "
                         "(other inputs) into course_kit/checks/fixtures/ instead")
-    record.add_argument("--directory", type=Path,
-                        help="where to write (default grader/references/, or "
+    record.add_argument("--out", type=Path, metavar="FOLDER",
+                        help="where to write (default: grader/references/, or "
                         "course_kit/checks/fixtures/ with --public)")
     record.set_defaults(func=_record)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions",
                                 description="Grade SUBMISSIONS (a folder of student folders, "
                                 ".zip or .ipynb files) into RESULTS; resumable.")
-    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
-    grade.add_argument("--out", type=Path, required=True, metavar="RESULTS")
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                       help="a folder of student folders, .zip or .ipynb files")
+    grade.add_argument("--out", type=Path, required=True, metavar="RESULTS",
+                       help="the results folder")
     grade.add_argument("--force", action="store_true", help="regrade students already graded")
-    grade.add_argument("--memory-mb", type=int, default=4096,
+    grade.add_argument("--memory-mb", type=positive_int, default=4096,
                        help="memory limit per student process")
     _common_grading(grade)
     grade.set_defaults(func=_grade)
@@ -226,10 +228,9 @@ def build_parser():
         "after it passed, and whether its free-text answer is filled in. Grades nothing; "
         "exit 1 unless every notebook is ready.")
     check.add_argument("paths", type=Path, nargs="*", default=[Path("notebooks")],
-                       metavar="NOTEBOOK", help="notebooks or folders of them (default: "
-                       "notebooks)")
-    check.add_argument("--timeout", type=float, default=600.0,
-                       help="seconds one cell may run (default: 600)")
+                       metavar="NOTEBOOK", help="notebooks or folders of them")
+    check.add_argument("--timeout", type=positive_float, default=600.0,
+                       help="seconds one cell may run")
     check.add_argument("--full", action="store_true",
                        help="full experiments instead of fast mode (slow)")
     check.set_defaults(func=_check)
@@ -237,17 +238,20 @@ def build_parser():
     merge = commands.add_parser("merge-manual", help="fold manual marks into the results",
                                 description="MARKS.csv has columns student,question,points "
                                 "and optionally comment.")
-    merge.add_argument("marks", type=Path, metavar="MARKS.csv")
-    merge.add_argument("--out", type=Path, required=True, metavar="RESULTS")
+    merge.add_argument("marks", type=Path, metavar="MARKS.csv", help="the manual marks")
+    merge.add_argument("--out", type=Path, required=True, metavar="RESULTS",
+                       help="the results folder")
     merge.set_defaults(func=_merge_manual)
 
     bundle = commands.add_parser("gradescope-bundle", help="build a Gradescope autograder zip",
                                  description="Write a zip with setup.sh, run_autograder and the "
                                  "kit's source, for Gradescope's one container per "
                                  "submission.")
-    bundle.add_argument("--out", type=Path, default=Path("autograder.zip"))
-    bundle.add_argument("--only", help="comma-separated question ids to grade")
-    bundle.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="jax")
+    bundle.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                        help="the zip to write")
+    bundle.add_argument("--only", help="comma-separated question ids to grade (default: all)")
+    bundle.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="jax",
+                        help="the Keras backend the autograder installs and grades on")
     bundle.set_defaults(func=_bundle)
 
     demo = commands.add_parser("demo", help="grade the bundled sample submissions",
@@ -258,32 +262,24 @@ def build_parser():
     _common_grading(demo)
     demo.set_defaults(func=_demo, jobs=2)
 
-    from grader.similarity import THRESHOLD
-
     similarity = commands.add_parser(
         "similarity", help="flag similar graded cells for a person to review",
         description="Compare every student's graded code cells with every other student's and "
         "with the kit's answers (normalised: names, numbers, strings, comments and the stub "
         "do not count) and write RESULTS/similarity.csv and RESULTS/similarity.md. Never "
         "changes a grade; see docs/similarity.md.")
-    similarity.add_argument("results", type=Path, metavar="RESULTS")
-    similarity.add_argument("--threshold", type=float, default=THRESHOLD,
-                            help=f"score from which a pair is listed, in (0, 1] (default "
-                            f"{THRESHOLD:g})")
-    similarity.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6")
+    similarity.add_argument("results", type=Path, metavar="RESULTS",
+                            help="the results folder of a grading run")
+    similarity.add_argument("--threshold", type=float, default=SIMILARITY_THRESHOLD,
+                            help="score from which a pair is listed, in (0, 1]")
+    similarity.add_argument("--only", help="comma-separated question ids, e.g. q1_2,q1_6 "
+                            "(default: all)")
     similarity.set_defaults(func=_similarity)
     return parser
 
 
 def main(argv=None):
-    from grader.files import ResultsBusy
-
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, ResultsBusy) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return build_parser().run(argv, user_errors=(ResultsBusy, SetupError))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,6 @@
 set -euo pipefail
 out="${1:-runs/grimms}"
 KERAS_BACKEND="${KERAS_BACKEND:-jax}" python -m course_kit.text train --book grimms --out "$out" \
-    --steps 6000 --eval-every 250 --units 128 --embedding-dim 64 --seed 0 --verbose 2 \
+    --steps 6000 --eval-every 250 --units 128 --embedding-dim 64 --seed 0 --no-progress \
     --export course_kit/data/files/grimms_lstm128.keras
 (cd course_kit/data/files && sha256sum -- *.xz *.npz *.keras > SHA256SUMS)

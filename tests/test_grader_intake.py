@@ -630,12 +630,17 @@ def test_the_grader_process_imports_no_framework(tmp_path):
     code = ("import sys\nfrom grader.__main__ import main\nimport grader.grade\n"
             "from grader.grade import keras_backend\nkeras_backend()\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'keras', 'tensorflow', 'jax', 'torch', 'course_kit'}))")
+            "{'keras', 'tensorflow', 'jax', 'torch'}))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('course_kit')))")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env.update(PYTHONPATH=str(ROOT), KERAS_HOME=str(tmp_path))
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
-    assert run.stdout.strip() == "[]"
+    frameworks, kit_modules = run.stdout.strip().splitlines()
+    assert frameworks == "[]"
+    # The package itself (its TensorFlow log filter) and the command-line helpers, no more.
+    assert kit_modules == str(["course_kit", "course_kit._edition", "course_kit._tensorflow_logs",
+                               "course_kit.cli"])
 
 
 def test_setup_error_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys):

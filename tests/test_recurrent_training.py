@@ -20,6 +20,7 @@ from course_kit.plots import (
     plot_learning_curves,
     plot_optimizer_paths,
 )
+from course_kit.seeding import set_random_seed
 from course_kit.training import (
     bptt_vanilla_rnn,
     count_lstm_parameters,
@@ -268,7 +269,7 @@ def test_classifier_rejects_bad_input():
 
 def test_vanilla_rnn_learns_the_length_5_digit_palindrome():
     task = make_task("digit_palindrome", 5, batch_size=64, seed=0, steps=300)
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     model = SequenceClassifier(make_cell("rnn", 64), 10, vocab_size=10)
     result = train_classifier(
         model, task, 300, optimizer="rmsprop", stop_accuracy=1.0, eval_samples=500
@@ -338,7 +339,7 @@ def test_palindrome_command_writes_tables_and_figures(tmp_path):
             "--lengths",
             "2",
             "--seeds",
-            "0",
+            "1",
             "--steps",
             "2",
             "--units",
@@ -377,7 +378,7 @@ def test_palindrome_presets_choose_the_input_encoding(monkeypatch, tmp_path):
         return wrapped
 
     monkeypatch.setattr(palindrome, "model_builder", recording_builder)
-    common = ["--models", "rnn", "--lengths", "3", "--seeds", "0", "--steps", "1", "--units",
+    common = ["--models", "rnn", "--lengths", "3", "--seeds", "1", "--steps", "1", "--units",
               "4", "--batch-size", "4", "--eval-samples", "4", "--gradient-length", "0",
               "--no-progress", "--out", str(tmp_path)]
     experiments_main(["palindrome", "--preset", "2019", *common])

@@ -1,5 +1,5 @@
 """Reproduction experiments, run as ``python -m course_kit.experiments NAME ...``.
 
-Each module of this package that defines ``register(subparsers)`` adds one sub-command;
-``register`` must set ``func`` on its parser (``parser.set_defaults(func=run)``).
+The options of every experiment are defined in ``__main__``, which imports an experiment's
+module only to run it; each module has ``run(args)``, called with the parsed options.
 """

@@ -1,22 +1,23 @@
 """Node classification on Cora / CiteSeer with GCN and GAT over several seeds.
 
-``python -m course_kit.experiments citation --model gcn gat --dataset cora citeseer --seeds 10``
+``python -m course_kit.experiments citation --models gcn gat --datasets cora citeseer --seeds 10``
 appends one CSV row per run (backend, model, dataset, seed, accuracies, epochs, time per epoch)
 to ``--out``/citation.csv and prints mean +- std test accuracy per backend, model and dataset.
 """
 
 import csv
 import os
-from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from course_kit.data import load_citation
 from course_kit.models.graph import GATNodeClassifier, GCNNodeClassifier
+from course_kit.seeding import set_random_seed
 from course_kit.training.graph import graph_batch, row_normalize, train_node_classifier
 
-__all__ = ["PUBLISHED_SETTINGS", "register", "run", "run_citation", "summarize"]
+__all__ = ["PUBLISHED_SETTINGS", "run", "run_citation", "summarize"]
 
 # Kipf & Welling (2017) and Velickovic et al. (2018), transductive Cora / CiteSeer settings.
 PUBLISHED_SETTINGS = {
@@ -47,7 +48,7 @@ def run_citation(model_name, dataset, seed, epochs=None):
     settings = PUBLISHED_SETTINGS[model_name]
     graph = load_citation(dataset)
     inputs = graph_batch(row_normalize(graph.features), graph.edge_index)
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     model = MODELS[model_name](graph.num_classes, **settings["model"])
     result = train_node_classifier(
         model,
@@ -76,46 +77,33 @@ def summarize(rows):
     return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in groups.items()}
 
 
-def register(subparsers):
-    parser = subparsers.add_parser(
-        "citation", help="GCN / GAT node classification on Cora and CiteSeer over seeds"
-    )
-    parser.add_argument("--model", nargs="+", choices=sorted(MODELS), default=["gcn", "gat"])
-    parser.add_argument("--dataset", nargs="+", choices=["cora", "citeseer"],
-                        default=["cora", "citeseer"])
-    parser.add_argument("--seeds", type=int, default=10, help="runs with seeds 0..SEEDS-1")
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="override the epoch budget (for a quick look)")
-    parser.add_argument("--out", type=Path, default=Path("results"))
-    parser.set_defaults(func=run)
-
-
 def run(args):
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1; got {args.seeds}")
+    """The command line's run (see ``python -m course_kit.experiments citation --help``)."""
     args.out.mkdir(parents=True, exist_ok=True)
     table = args.out / "citation.csv"
     new_file = not table.exists()
+    runs = [(dataset, model_name, seed)
+            for dataset in args.datasets for model_name in args.models for seed in args.seeds]
     rows = []
-    with open(table, "a", newline="") as handle:
+    with open(table, "a", newline="") as handle, tqdm(
+        runs, unit="run", disable=args.no_progress
+    ) as bar:
         writer = csv.DictWriter(handle, fieldnames=FIELDS)
         if new_file:
             writer.writeheader()
-        for dataset in args.dataset:
-            for model_name in args.model:
-                for seed in range(args.first_seed, args.first_seed + args.seeds):
-                    row = run_citation(model_name, dataset, seed, args.epochs)
-                    writer.writerow(row)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                    rows.append(row)
-                    print(
-                        f"{row['backend']} {model_name} {dataset} seed {seed}: test "
-                        f"{row['test_accuracy']:.3f} (val {row['val_accuracy']:.3f}, "
-                        f"{row['epochs_run']} epochs, {row['seconds_per_epoch'] * 1e3:.0f} ms/epoch)",
-                        flush=True,
-                    )
-    for (backend, model_name, dataset), (mean, std, runs) in sorted(summarize(rows).items()):
-        print(f"{backend} {model_name} {dataset}: {100 * mean:.1f} +- {100 * std:.1f}% ({runs} seeds)")
+        for dataset, model_name, seed in bar:
+            bar.set_description(f"{model_name} {dataset} seed {seed}")
+            row = run_citation(model_name, dataset, seed, args.epochs)
+            writer.writerow(row)
+            handle.flush()
+            os.fsync(handle.fileno())
+            rows.append(row)
+            bar.write(
+                f"{row['backend']} {model_name} {dataset} seed {seed}: test "
+                f"{row['test_accuracy']:.3f} (val {row['val_accuracy']:.3f}, "
+                f"{row['epochs_run']} epochs, {row['seconds_per_epoch'] * 1e3:.0f} ms/epoch)"
+            )
+    for (backend, model_name, dataset), (mean, std, count) in sorted(summarize(rows).items()):
+        print(f"{backend} {model_name} {dataset}: {100 * mean:.1f} +- {100 * std:.1f}% "
+              f"({count} seeds)")
     return 0

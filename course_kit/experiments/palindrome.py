@@ -1,5 +1,6 @@
 """``python -m course_kit.experiments palindrome``: accuracy against palindrome length and
-steps to convergence for the Part 1 models, with the 2019 or 2020 reference settings.
+steps to convergence for the Part 1 models, with the 2019 or 2020 reference settings (the
+options and presets are in ``course_kit.experiments.__main__``).
 
 Writes into ``--out``: ``runs.csv`` (one row per model, T and seed, saved after every run, so
 an interrupted experiment keeps its finished runs), ``accuracy.csv`` and ``convergence.csv``
@@ -8,59 +9,17 @@ an interrupted experiment keeps its finished runs), ``accuracy.csv`` and ``conve
 models at that length).
 """
 
-import argparse
 import csv
 import math
 import os
 
-import keras
 import matplotlib
 
 from course_kit.data import make_task
-from course_kit.models import ENCODINGS, SequenceClassifier, make_cell
+from course_kit.models import SequenceClassifier, make_cell
 from course_kit.plots import plot_accuracy_vs_length, plot_gradient_norms, plot_learning_curves
+from course_kit.seeding import set_random_seed
 from course_kit.training import gradient_norms_over_time, run_experiments, summarize, write_csv
-
-#: The assignment's reference settings; every value can be overridden on the command line.
-PRESETS = {
-    "2019": {
-        "task": "digit_palindrome",
-        "models": ["rnn", "lstm"],
-        "lengths": [5, 10, 15, 20, 25],
-        "seeds": [0, 1, 2],
-        "optimizer": "rmsprop",
-        "learning_rate": 1e-3,
-        "batch_size": 128,
-        "units": 128,
-        "steps": 10000,
-        "clip_norm": 10.0,
-        "init": "glorot_uniform",
-        # The 2019 script fed each digit as one number (input dimension 1).
-        "encoding": "scalar",
-        "embedding_dim": None,
-        "stop_loss": None,
-        "stop_accuracy": None,
-    },
-    "2020": {
-        "task": "binary_palindrome",
-        "models": ["lstm", "peephole_lstm"],
-        "lengths": [10, 20],
-        "seeds": [0, 1, 2],
-        "optimizer": "adam",
-        "learning_rate": 1e-4,
-        "batch_size": 256,
-        "units": 256,
-        "steps": 3000,
-        "clip_norm": 10.0,
-        "init": "he_normal",
-        "encoding": "embedding",
-        "embedding_dim": "2T",
-        "stop_loss": 0.005,
-        "stop_accuracy": None,
-    },
-}
-
-MODELS = ["rnn", "lstm", "peephole_lstm", "gru", "bilstm"]
 
 
 def embedding_size(value, length):
@@ -159,7 +118,7 @@ def run(args):
         for name in args.models:
             if name == "bilstm":
                 continue
-            keras.utils.set_random_seed(0)
+            set_random_seed(0)
             norms[name] = gradient_norms_over_time(build(name, task), task[0])
         with open(os.path.join(args.out, "gradient_norms.csv"), "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -172,60 +131,3 @@ def run(args):
         )
         plt.close("all")
     return 0
-
-
-def register(subparsers):
-    parser = subparsers.add_parser(
-        "palindrome",
-        help="accuracy against length and steps to convergence on the palindrome tasks",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="2019")
-    parser.add_argument(
-        "--task",
-        choices=["digit_palindrome", "binary_palindrome", "random_combinations", "baum_sweet"],
-    )
-    parser.add_argument("--models", nargs="+", choices=MODELS)
-    parser.add_argument("--lengths", nargs="+", type=int)
-    parser.add_argument("--seeds", nargs="+", type=int)
-    parser.add_argument("--steps", type=int, help="maximum training steps per run")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--units", type=int)
-    parser.add_argument("--optimizer", choices=["sgd", "rmsprop", "adam"])
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--clip-norm", type=float, help="global gradient-norm clip")
-    parser.add_argument("--init", help="kernel initializer, e.g. glorot_uniform or he_normal")
-    parser.add_argument(
-        "--encoding",
-        choices=list(ENCODINGS),
-        help="how symbols reach the cell: one_hot, a learned embedding, or scalar (the code as "
-        "one number)",
-    )
-    parser.add_argument(
-        "--embedding-dim", help="an int or '2T' (twice the length); implies --encoding embedding"
-    )
-    parser.add_argument(
-        "--stop-loss", type=float, help="stop a run once a batch loss is below this"
-    )
-    parser.add_argument(
-        "--stop-accuracy", type=float, help="stop a run once a batch reaches this accuracy"
-    )
-    parser.add_argument("--eval-samples", type=int, default=1000, help="held-out samples per run")
-    parser.add_argument(
-        "--gradient-length", type=int, default=100, help="T of the gradient-norm figure (0: skip)"
-    )
-    parser.add_argument("--out", default="results/palindrome", help="output folder")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(func=_with_preset)
-
-
-def _with_preset(args):
-    if args.embedding_dim is not None and args.encoding is None:
-        args.encoding = "embedding"
-    if args.encoding is not None and args.encoding != "embedding":
-        args.embedding_dim = "none"
-    for key, value in PRESETS[args.preset].items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
-    return run(args)

@@ -11,15 +11,15 @@ notebook 11: ``cell=`` in :func:`graph_lstm_forecaster` and :func:`compare_forec
 ``python -m course_kit.experiments spatiotemporal`` trains both and prints their test MSE.
 """
 
-from pathlib import Path
-
 import keras
 import networkx as nx
 import numpy as np
 from keras import ops
+from tqdm.auto import tqdm
 
 from course_kit.layers.graph_conv_lstm import GraphConvLSTMCell
 from course_kit.plots.graph import plot_loss_curves
+from course_kit.seeding import set_random_seed
 
 __all__ = [
     "DiffusionTask",
@@ -28,7 +28,6 @@ __all__ = [
     "diffusion_task",
     "graph_lstm_forecaster",
     "node_lstm_forecaster",
-    "register",
     "run",
 ]
 
@@ -193,11 +192,12 @@ def node_lstm_forecaster(task, units=16):
 
 
 def compare_forecasters(task, test_fraction=0.25, epochs=10, units=16, seed=0,
-                        learning_rate=0.01, cell=None):
+                        learning_rate=0.01, cell=None, show_progress=False):
     """Train both forecasters on the same split; returns ``{name: {"test_mse", "history"}}``.
 
     Also reports the MSE of predicting the last observed value (``"persistence"``). ``cell``
-    is the graph LSTM's cell, as in :func:`graph_lstm_forecaster` (the kit's when ``None``).
+    is the graph LSTM's cell, as in :func:`graph_lstm_forecaster` (the kit's when ``None``);
+    ``show_progress`` shows a progress bar over the epochs of both.
     """
     split = int(len(task.x) * (1 - test_fraction))
     results = {}
@@ -205,36 +205,27 @@ def compare_forecasters(task, test_fraction=0.25, epochs=10, units=16, seed=0,
         ("graph_lstm", lambda task, units: graph_lstm_forecaster(task, units, cell=cell)),
         ("node_lstm", node_lstm_forecaster),
     )
-    for name, build in builders:
-        keras.utils.set_random_seed(seed)
-        model = build(task, units)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-        history = model.fit(task.x[:split], task.y[:split], batch_size=32, epochs=epochs,
-                            verbose=0).history
-        test_mse = float(model.evaluate(task.x[split:], task.y[split:], verbose=0))
-        results[name] = {"test_mse": test_mse, "history": history}
+    with tqdm(total=len(builders) * epochs, unit="epoch", disable=not show_progress) as bar:
+        count_epoch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: bar.update())
+        for name, build in builders:
+            bar.set_description(name)
+            set_random_seed(seed)
+            model = build(task, units)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+            history = model.fit(task.x[:split], task.y[:split], batch_size=32, epochs=epochs,
+                                callbacks=[count_epoch], verbose=0).history
+            test_mse = float(model.evaluate(task.x[split:], task.y[split:], verbose=0))
+            results[name] = {"test_mse": test_mse, "history": history}
     persistence = float(np.mean((task.x[split:, -1] - task.y[split:]) ** 2))
     results["persistence"] = {"test_mse": persistence, "history": None}
     return results
 
 
-def register(subparsers):
-    parser = subparsers.add_parser(
-        "spatiotemporal", help="graph-convolutional LSTM vs per-node LSTM on graph diffusion"
-    )
-    parser.add_argument("--nodes", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--horizon", type=int, default=1)
-    parser.add_argument("--samples", type=int, default=512)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results"))
-    parser.set_defaults(func=run)
-
-
 def run(args):
-    task = diffusion_task(args.nodes, args.steps, args.horizon, args.samples, seed=args.seed)
-    results = compare_forecasters(task, epochs=args.epochs, seed=args.seed)
+    """The command line's run (see ``python -m course_kit.experiments spatiotemporal --help``)."""
+    task = diffusion_task(args.nodes, args.length, args.horizon, args.samples, seed=args.seed)
+    results = compare_forecasters(task, epochs=args.epochs, seed=args.seed,
+                                  show_progress=not args.no_progress)
     for name, result in results.items():
         print(f"{keras.backend.backend()} {name}: test MSE {result['test_mse']:.2e}")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from course_kit.models.text import TextGenerationModel
 from course_kit.sampling import generate
+from course_kit.seeding import set_random_seed
 
 __all__ = [
     "CHECKPOINT",
@@ -62,7 +64,7 @@ def make_text_model(
     """A compiled :class:`TextGenerationModel` with the assignment's reference optimiser:
     Adam, learning rate decayed by ``decay_rate`` every ``decay_steps`` steps (staircase),
     gradients clipped to global norm ``clip_norm``, mean cross-entropy over all time steps."""
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     model = TextGenerationModel(
         vocabulary, embedding_dim=embedding_dim, units=units, num_layers=num_layers, cell=cell
     )
@@ -139,6 +141,27 @@ class _OffsetBatches(keras.utils.PyDataset):
         return self.batches[self.start + index]
 
 
+class _ProgressBar(keras.callbacks.Callback):
+    """One bar over the whole run, with the last round's losses (Keras' own bar restarts at
+    every round and cannot show the time left to the end)."""
+
+    # It only counts batches, so Keras may call it off the training loop's thread.
+    async_safe = True
+
+    def __init__(self, steps, start):
+        super().__init__()
+        self.bar = tqdm(total=steps, initial=start, unit="step", desc="training")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.set_postfix({name: f"{logs[name]:.4f}" for name in ("loss", "val_loss")})
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
 class _RoundEnd(keras.callbacks.Callback):
     """After each round: metrics row, samples at the stages, checkpoint, time limit."""
 
@@ -195,6 +218,16 @@ class _RoundEnd(keras.callbacks.Callback):
         with open(self.out_dir / SAMPLES, "a", encoding="utf-8") as file:
             file.write("\n".join(lines) + "\n")
         self.log("\n".join(lines))
+
+
+def _beside_the_bar(log):
+    """``log`` with the progress bar cleared while it writes, and drawn again after."""
+
+    def log_beside_the_bar(text):
+        with tqdm.external_write_mode():
+            log(text)
+
+    return log_beside_the_bar
 
 
 def _append_row(path, row):
@@ -276,7 +309,7 @@ def train_text_model(
         resume: continue the run in ``out_dir`` from its checkpoint (same settings needed).
         time_limit: wall-clock seconds after which training stops at the end of a round
             (the final samples are still taken); ``None`` for no limit.
-        verbose: Keras progress bar (1), one line per round (2) or silent (0).
+        verbose: a progress bar over the run (1), one line per round (2) or silent (0).
         log: where sample texts and notes are printed.
         The other arguments are those of :func:`make_text_model` and
         ``CharCorpus.training_batches``.
@@ -322,8 +355,12 @@ def train_text_model(
         baseline = unigram_baseline(corpus, seq_length)
         settings["unigram_baseline"] = baseline
         (out_dir / SETTINGS).write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    round_end = _RoundEnd(out_dir, settings, stages_done, elapsed, time_limit, log)
     if start < steps:
+        callbacks = []
+        if verbose == 1:
+            callbacks.append(_ProgressBar(steps, start))
+            log = _beside_the_bar(log)
+        callbacks.append(_RoundEnd(out_dir, settings, stages_done, elapsed, time_limit, log))
         model.fit(
             _OffsetBatches(batches, start),
             epochs=steps // eval_every,
@@ -332,8 +369,8 @@ def train_text_model(
             validation_data=validation,
             validation_batch_size=256,
             shuffle=False,
-            callbacks=[round_end],
-            verbose=verbose,
+            callbacks=callbacks,
+            verbose=0 if verbose == 1 else verbose,
         )
     rows = read_metrics(out_dir / METRICS)
     baseline = json.loads((out_dir / SETTINGS).read_text(encoding="utf-8"))["unigram_baseline"]
