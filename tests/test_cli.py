@@ -52,6 +52,7 @@ def commands_of(parser):
     return subparsers.choices
 
 
+@pytest.mark.backend_independent  # no command here imports a framework
 @pytest.mark.parametrize("module", CLIS)
 def test_help_of_every_command_imports_no_framework(module, tmp_path):
     commands = list(commands_of(CLIS[module].build_parser()))
@@ -68,6 +69,7 @@ def _shown_default(action):
     return " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
 
 
+@pytest.mark.backend_independent  # no command here imports a framework
 @pytest.mark.parametrize("module", CLIS)
 def test_every_help_shows_the_defaults(module):
     for name, parser in commands_of(CLIS[module].build_parser()).items():
@@ -87,6 +89,7 @@ def test_defaults_that_depend_on_others_are_explained():
     assert "5 10 15 20 25 in 2019, 10 20 in 2020" in " ".join(palindrome.split())
 
 
+@pytest.mark.backend_independent  # no command here imports a framework
 @pytest.mark.parametrize("module, arguments, named", [
     ("grader", ["grade", "submissions", "--out", "results", "--jobs", "0"], "'0'"),
     ("grader", ["grade", "no_such_folder", "--out", "results"], "no_such_folder"),
