@@ -16,6 +16,10 @@ from keras.src.backend.common import global_state
 from keras.src.random import seed_generator
 from keras.src.utils import rng_utils
 
+# Keras 3.13 named the key of its global seed generator; earlier versions (the last for Python
+# 3.10 is 3.12) used the same string unnamed.
+_GLOBAL_SEED_GENERATOR = getattr(seed_generator, "GLOBAL_SEED_GENERATOR", "global_seed_generator")
+
 
 def set_random_seed(seed):
     """Seed Python, NumPy, Keras' global seed generator and the backend, like
@@ -39,7 +43,7 @@ def set_random_seed(seed):
         keras.utils.set_random_seed(seed)
         return
     global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    global_state.set_global_attribute(_GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
     if backend == "torch":
