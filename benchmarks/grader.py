@@ -4,9 +4,11 @@
     KERAS_BACKEND=jax python benchmarks/grader.py --isolation-cost [--repeats 3]
 
 The first form grades copies of the bundled reference solution on every automatically
-checked question and prints one table: seconds per submission and submissions per hour for
-each setting, with the ratio to ``--jobs 1``. Target: under 60 s per submission on a 2-core
-machine.
+checked question (or on ``--questions q1_8,...``) and prints one table: seconds per
+submission and submissions per hour for each setting, with the ratio to ``--jobs 1``, and the
+largest resident memory of any one student process, sampled every 0.2 s with psutil (the
+jailed processes live in PID namespaces of their own, beyond ``RUSAGE_CHILDREN``). Target: under 60 s per submission on a 2-core machine. ``--csv PATH`` also writes
+the table, with the load average, for the documentation.
 
 ``--isolation-cost`` grades one full submission with ``--isolation none`` and with the jail
 (``namespaces``), alternating the two ``--repeats`` times in one process, and prints the
@@ -16,11 +18,13 @@ median of each and their ratio. Target: the jail adds at most 5%.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +38,8 @@ REFERENCE = ROOT / "grader" / "sample_submissions" / "reference_solution"
 
 
 def timed_run(copies, jobs, device, only, isolation="auto"):
-    with tempfile.TemporaryDirectory() as folder:
+    """Seconds, device, full marks and the largest student process's resident MiB."""
+    with tempfile.TemporaryDirectory() as folder, StudentMemory() as memory:
         submissions = Path(folder) / "submissions"
         for index in range(copies):
             shutil.copytree(REFERENCE, submissions / f"student_{index:02d}")
@@ -44,7 +49,35 @@ def timed_run(copies, jobs, device, only, isolation="auto"):
                         isolation=isolation)
         seconds = time.perf_counter() - started
     full = all(e["auto_score"] == e["auto_max"] for r in results for e in r["questions"].values())
-    return seconds, results[0]["device"], full
+    return seconds, results[0]["device"], full, memory.peak_mib
+
+
+class StudentMemory:
+    """The largest resident memory of any one process below this one, sampled in a thread."""
+
+    def __init__(self, interval=0.2):
+        self.interval, self.peak_mib = interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            for process in me.children(recursive=True):
+                try:
+                    self.peak_mib = max(self.peak_mib, process.memory_info().rss / 2**20)
+                except psutil.Error:  # ended between listing and reading
+                    pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def throughput(args, only):
@@ -52,13 +85,20 @@ def throughput(args, only):
     for label, copies, jobs in (("one submission, --jobs 1", 1, 1),
                                 (f"{args.copies} submissions, --jobs 1", args.copies, 1),
                                 (f"{args.copies} submissions, --jobs 2", args.copies, 2)):
-        seconds, device, full = timed_run(copies, jobs, args.device, only)
-        rows.append((label, seconds / copies, 3600 * copies / seconds, device, full))
-    base = rows[1][2]
-    print(f"{'setting':32s} {'s/submission':>13s} {'per hour':>9s} {'ratio':>6s}  "
-          "device  full marks")
-    for label, per, hourly, device, full in rows:
-        print(f"{label:32s} {per:13.1f} {hourly:9.0f} {hourly / base:6.2f}  {device:6s}  {full}")
+        seconds, device, full, peak = timed_run(copies, jobs, args.device, only)
+        rows.append({"backend": keras_backend(), "setting": label, "s_per_submission": f"{seconds / copies:.1f}",
+                     "per_hour": f"{3600 * copies / seconds:.0f}", "device": device,
+                     "full_marks": full, "student_peak_mib": f"{peak:.0f}",
+                     "load": f"{os.getloadavg()[0]:.2f}"})
+    base = float(rows[1]["per_hour"])
+    print(f"{'setting':32s} {'s/submission':>13s} {'per hour':>9s} {'ratio':>6s} "
+          f"{'student MiB':>12s} {'load':>5s}  device  full marks")
+    for row in rows:
+        row["ratio"] = f"{float(row['per_hour']) / base:.2f}"
+        print(f"{row['setting']:32s} {row['s_per_submission']:>13s} {row['per_hour']:>9s} "
+              f"{row['ratio']:>6s} {row['student_peak_mib']:>12s} {row['load']:>5s}  "
+              f"{row['device']:6s}  {row['full_marks']}")
+    return rows
 
 
 def isolation_cost(args, only):
@@ -67,7 +107,7 @@ def isolation_cost(args, only):
     full = {level: True for level in levels}
     for _ in range(args.repeats):
         for level in levels:
-            elapsed, _, complete = timed_run(1, 1, args.device, only, isolation=level)
+            elapsed, _, complete, _ = timed_run(1, 1, args.device, only, isolation=level)
             seconds[level].append(elapsed)
             full[level] &= complete
     base = statistics.median(seconds["none"])
@@ -85,11 +125,24 @@ def main():
     parser.add_argument("--isolation-cost", action="store_true",
                         help="compare one submission without and with the jail")
     parser.add_argument("--repeats", type=int, default=3, help="runs per level (--isolation-cost)")
+    parser.add_argument("--questions", help="comma-separated question ids (default: all "
+                        "automatically checked ones)")
+    parser.add_argument("--csv", type=Path, help="write the throughput table to this CSV")
     args = parser.parse_args()
-    only = ",".join(q.id for q in QUESTIONS.values() if q.automatic)
+    only = args.questions or ",".join(q.id for q in QUESTIONS.values() if q.automatic)
     print(f"backend {keras_backend()}, questions {only}, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    (isolation_cost if args.isolation_cost else throughput)(args, only)
+    if args.isolation_cost:
+        isolation_cost(args, only)
+    else:
+        rows = throughput(args, only)
+        if args.csv:
+            with open(args.csv, "w", newline="", encoding="utf-8") as stream:
+                fields = ["backend", "setting", "s_per_submission", "per_hour", "ratio",
+                          "student_peak_mib", "load", "device", "full_marks"]
+                writer = csv.DictWriter(stream, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
     print(f"grader peak resident memory {peak_resident_mb():.0f} MB")
 
 

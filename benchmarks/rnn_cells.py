@@ -7,13 +7,15 @@ on random one-hot sequences, and times them in alternating rounds after a warm-u
 change in the machine's load hits both alike; the best round of each counts. Peak memory is
 measured in two more fresh processes, one per layer: the growth of the process' peak resident
 memory over a few training steps. The ratio is custom / built-in steps per second (higher is
-better for the kit).
+better for the kit). Each row carries the 1-minute load average at its end; ``--csv PATH``
+also writes the table, for the documentation.
 
     python benchmarks/rnn_cells.py                       # all backends, all cells
     python benchmarks/rnn_cells.py --backends jax --cells lstm --steps 10
 """
 
 import argparse
+import csv
 import json
 import os
 import resource
@@ -115,6 +117,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (compilation)")
     parser.add_argument("--speed", nargs="+", metavar="LAYER", help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=1, metavar="LAYER", help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     if args.speed:
         print("RESULT", json.dumps(measure_speed(args.speed, args)))
@@ -128,23 +131,27 @@ def main(argv=None):
         f"best of {args.rounds} alternating rounds of {args.steps} steps after {args.warmup} "
         f"warm-up steps"
     )
-    header = (
-        "| backend | cell | custom steps/s | built-in | built-in steps/s | ratio | "
-        "custom peak MiB | built-in peak MiB |"
-    )
-    print(header)
-    print("|" + "---|" * 8)
+    fields = ["backend", "cell", "custom_steps_per_s", "builtin", "builtin_steps_per_s",
+              "ratio", "custom_peak_mib", "builtin_peak_mib", "load"]
+    print("| " + " | ".join(fields) + " |")
+    print("|" + "---|" * len(fields))
+    rows = []
     for backend in args.backends:
         for cell in args.cells:
             custom_layer, builtin_layer = PAIRS[cell]
             speed = run_child(backend, "speed", [custom_layer, builtin_layer], args)
             memory = [run_child(backend, "memory", [layer], args) for layer in PAIRS[cell]]
-            ratio = speed[custom_layer] / speed[builtin_layer]
-            print(
-                f"| {backend} | {custom_layer} | {speed[custom_layer]:.1f} | {builtin_layer} | "
-                f"{speed[builtin_layer]:.1f} | {ratio:.2f} | {memory[0]:.0f} | {memory[1]:.0f} |",
-                flush=True,
-            )
+            row = dict(zip(fields, [
+                backend, custom_layer, f"{speed[custom_layer]:.1f}", builtin_layer,
+                f"{speed[builtin_layer]:.1f}", f"{speed[custom_layer] / speed[builtin_layer]:.2f}",
+                f"{memory[0]:.0f}", f"{memory[1]:.0f}", f"{os.getloadavg()[0]:.2f}"]))
+            rows.append(row)
+            print("| " + " | ".join(row.values()) + " |", flush=True)
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 if __name__ == "__main__":

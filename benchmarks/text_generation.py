@@ -5,7 +5,10 @@ For each backend (each in its own process, since the backend is fixed at import)
 * training throughput in characters per second (``batch_size * seq_length`` per step, Adam
   with the reference clipping) with the built-in ``keras.layers.LSTM`` and with
   ``course_kit.layers.LSTMCell`` inside ``keras.layers.RNN``;
-* generation throughput: top-p sampling of 1,000 characters, one compiled step per character.
+* generation throughput: top-p sampling of 1,000 characters, one compiled step per character;
+* the process's peak resident memory (``ru_maxrss``): the backend, the corpus, both models and
+  their steps, since the two cells share the process; and the 1-minute load average at the
+  end, since the machine may be running other jobs.
 
 Usage: ``python benchmarks/text_generation.py [--backends tensorflow jax torch] [--steps 20]``.
 Prints a Markdown table; ``--json PATH`` also saves the numbers.
@@ -14,6 +17,7 @@ Prints a Markdown table; ``--json PATH`` also saves the numbers.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -53,6 +57,8 @@ def measure(args):
             complete(model, "The", GENERATED, strategy="top_p", p=0.9)
             result["generation_seconds"] = time.perf_counter() - start
             result["generation"] = GENERATED / result["generation_seconds"]
+    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    result["load"] = os.getloadavg()[0]
     print(json.dumps(result))
 
 
@@ -87,12 +93,13 @@ def main():
     print(f"2-layer LSTM, {args.units} units, batch {args.batch_size} x {args.seq_length} "
           f"characters, {args.steps} timed steps; generation: top-p (p=0.9), {GENERATED} characters\n")
     print("| backend | train chars/s, keras LSTM | train chars/s, course_kit LSTM | course_kit / keras "
-          "| generation chars/s | 1,000 characters (s) |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| generation chars/s | 1,000 characters (s) | peak MiB | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ratio = "n/a" if r["train_course_kit"] is None else f"{r['train_course_kit'] / r['train_keras']:.2f}"
         print(f"| {r['backend']} | {rate(r['train_keras'])} | {rate(r['train_course_kit'])} | {ratio} "
-              f"| {rate(r['generation'])} | {r['generation_seconds']:.2f} |")
+              f"| {rate(r['generation'])} | {r['generation_seconds']:.2f} | {r['peak_mib']:.0f} "
+              f"| {r['load']:.2f} |")
     notes = {r["train_course_kit_note"] for r in results if "train_course_kit_note" in r}
     for note in notes:
         print(f"\nn/a: {note}")

@@ -9,7 +9,7 @@ from keras import ops
 
 from course_kit.autodiff import variables_value_and_grad
 from course_kit.layers import GATConv, GCNConv, add_self_loops, gcn_normalize, graph_inputs
-from course_kit.layers.graph_ops import propagate
+from course_kit.layers.graph_ops import _segment_max, propagate, segment_sum
 from course_kit.seeding import set_random_seed
 
 NUM_NODES, NUM_FEATURES = 9, 5
@@ -107,6 +107,25 @@ def test_propagate_is_a_sparse_matmul_with_its_gradients(rng):
     np.testing.assert_allclose(numpy(grad_values), adjacency.T @ upstream, rtol=1e-5, atol=1e-6)
     expected_weight_grad = np.sum(upstream[targets] * numpy(values)[sources], axis=1)
     np.testing.assert_allclose(numpy(grad_weight), expected_weight_grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_segment_sum_and_max_match_keras_ops_with_empty_segments(rng, dtype):
+    """The backend's fast paths (``index_add`` on PyTorch) keep the dtype and give what
+    ``keras.ops`` gives, empty segments included (0 for a sum; for a maximum -inf, or the
+    lowest float on TensorFlow)."""
+    data = rng.normal(size=(7, 2, 3)).astype(dtype)
+    segments = np.array([0, 3, 3, 1, 0, 3, 1], np.int32)  # segments 2 and 4 are empty
+    tensor, ids = ops.convert_to_tensor(data), ops.convert_to_tensor(segments)  # float32 on JAX
+    summed, largest = segment_sum(tensor, ids, 5), _segment_max(tensor, ids, 5)
+    assert summed.dtype == tensor.dtype and largest.dtype == tensor.dtype
+    expected_sum = np.zeros((5, 2, 3))
+    np.add.at(expected_sum, segments, data)
+    np.testing.assert_allclose(numpy(summed), expected_sum, rtol=1e-6)
+    # Keras' own maximum runs in float32 on PyTorch, hence a tolerance.
+    np.testing.assert_allclose(numpy(largest), numpy(ops.segment_max(tensor, ids, 5)), rtol=1e-6)
+    expected_max = np.stack([data[segments == s].max(axis=0) for s in (0, 1, 3)])
+    np.testing.assert_allclose(numpy(largest)[[0, 1, 3]], expected_max, rtol=1e-6)
 
 
 def test_gcn_normalize_is_the_same_matrix_in_every_form(graph):

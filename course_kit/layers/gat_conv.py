@@ -3,7 +3,13 @@
 import keras
 from keras import ops
 
-from course_kit.layers.graph_ops import GraphLayer, node_count, segment_softmax, split_graph_inputs
+from course_kit.layers.graph_ops import (
+    GraphLayer,
+    node_count,
+    segment_softmax,
+    segment_sum,
+    split_graph_inputs,
+)
 from course_kit.layers.graph_ops import (
     add_self_loops as append_self_loops,
 )
@@ -182,7 +188,7 @@ class GATConv(GraphLayer):
         attn_coef = segment_softmax(logits, targets, num_nodes, mask=present[:, None])
         dropped = self.attention_dropout(attn_coef, training=training)
         messages = dropped[:, :, None] * ops.take(transformed, sources, axis=0)
-        output = ops.segment_sum(messages, targets, num_nodes)  # (N, heads, channels)
+        output = segment_sum(messages, targets, num_nodes)  # (N, heads, channels)
 
         if self.concat_heads:
             output = ops.reshape(output, (-1, self.attn_heads * self.channels))

@@ -36,6 +36,7 @@ __all__ = [
     "normalize_edges",
     "propagate",
     "segment_softmax",
+    "segment_sum",
     "split_graph_inputs",
 ]
 
@@ -215,7 +216,7 @@ def normalize_edges(edge_index, edge_weight, num_nodes, self_loops=True):
     if self_loops:
         edge_index, edge_weight = add_self_loops(edge_index, edge_weight, num_nodes)
     sources, targets = edge_index[0], edge_index[1]
-    degree = ops.segment_sum(edge_weight, targets, num_nodes)
+    degree = segment_sum(edge_weight, targets, num_nodes)
     scale = ops.where(degree > 0, ops.rsqrt(ops.where(degree > 0, degree, 1.0)), 0.0)
     return edge_index, ops.take(scale, targets) * edge_weight * ops.take(scale, sources)
 
@@ -224,9 +225,9 @@ def propagate(values, edge_index, edge_weight, num_nodes):
     """``A @ values`` for the graph's edge list: ``out_i = sum_{j -> i} w_ij values_j``.
 
     Gathers each edge's source row, scales it by the edge weight and sums per target node
-    (``keras.ops.take`` and ``keras.ops.segment_sum``). On TensorFlow the same sum is a
-    sparse-dense matmul over the edge list (``tensorflow_sparse.sparse_propagate``), several
-    times faster there on CPU.
+    (``keras.ops.take`` and :func:`segment_sum`). On TensorFlow the same sum is a sparse-dense
+    matmul over the edge list (``tensorflow_sparse.sparse_propagate``), several times faster
+    there on CPU; on PyTorch a gather and an ``index_add`` (``torch_sparse.propagate``).
 
     Args:
         values: ``(N, C)`` node values.
@@ -237,12 +238,49 @@ def propagate(values, edge_index, edge_weight, num_nodes):
     Returns:
         ``(num_nodes, C)``; gradients flow to ``values`` and ``edge_weight``.
     """
-    if keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         from course_kit.layers.tensorflow_sparse import sparse_propagate
 
         return sparse_propagate(values, edge_index, edge_weight, num_nodes)
+    if backend == "torch":
+        from course_kit.layers import torch_sparse
+
+        return torch_sparse.propagate(*_tensors(values, edge_index, edge_weight), num_nodes)
     messages = ops.take(values, edge_index[0], axis=0) * edge_weight[:, None]
     return ops.segment_sum(messages, edge_index[1], num_nodes)
+
+
+def segment_sum(data, segment_ids, num_segments):
+    """``keras.ops.segment_sum``, as ``index_add`` on PyTorch (``torch_sparse.segment_sum``),
+    where Keras' own copies the ids out to the shape of ``data`` first.
+
+    Args:
+        data: ``(E, ...)``.
+        segment_ids: int ``(E,)``, values in ``[0, num_segments)``.
+        num_segments: the number of segments.
+
+    Returns:
+        ``(num_segments, ...)``; empty segments are 0.
+    """
+    if keras.backend.backend() == "torch":
+        from course_kit.layers import torch_sparse
+
+        return torch_sparse.segment_sum(*_tensors(data, segment_ids), num_segments)
+    return ops.segment_sum(data, segment_ids, num_segments)
+
+
+def _segment_max(data, segment_ids, num_segments):
+    if keras.backend.backend() == "torch":
+        from course_kit.layers import torch_sparse
+
+        return torch_sparse.segment_max(*_tensors(data, segment_ids), num_segments)
+    return ops.segment_max(data, segment_ids, num_segments)
+
+
+def _tensors(*values):
+    """Backend tensors of NumPy arrays and Keras variables, for the backend interop modules."""
+    return [ops.convert_to_tensor(value) for value in values]
 
 
 def segment_softmax(logits, segment_ids, num_segments, mask=None):
@@ -265,7 +303,7 @@ def segment_softmax(logits, segment_ids, num_segments, mask=None):
         lowest = ops.convert_to_tensor(np.finfo(np.float32).min, logits.dtype)
         logits = ops.where(mask, logits, lowest)
     # The maximum only shifts the exponent; the softmax does not depend on it, so no gradient.
-    segment_max = ops.stop_gradient(ops.segment_max(logits, segment_ids, num_segments))
+    segment_max = ops.stop_gradient(_segment_max(logits, segment_ids, num_segments))
     shifted = logits - ops.take(segment_max, segment_ids, axis=0)
     if mask is not None:
         # Double `where`: the inner one keeps exp() finite for masked entries, so no NaN
@@ -273,7 +311,7 @@ def segment_softmax(logits, segment_ids, num_segments, mask=None):
         exponent = ops.where(mask, ops.exp(ops.where(mask, shifted, 0.0)), 0.0)
     else:
         exponent = ops.exp(shifted)
-    total = ops.segment_sum(exponent, segment_ids, num_segments)
+    total = segment_sum(exponent, segment_ids, num_segments)
     # A segment whose entries are all masked has total 0; its entries are already 0.
     total = ops.where(total > 0, total, 1.0)
     return exponent / ops.take(total, segment_ids, axis=0)

@@ -33,7 +33,7 @@ from keras import ops
 
 from course_kit.layers.gat_conv import GATConv
 from course_kit.layers.gcn_conv import GCNConv
-from course_kit.layers.graph_ops import node_count, normalize_edges
+from course_kit.layers.graph_ops import node_count, normalize_edges, segment_sum
 
 __all__ = ["GATNodeClassifier", "GCNNodeClassifier"]
 
@@ -99,7 +99,7 @@ def _dense_adjacency(inputs, num_nodes, dtype):
     # A segment sum over the flat positions rather than ops.scatter, which PyTorch's backend
     # runs as a Python loop over the edges.
     flat = edge_index[1] * num_nodes + edge_index[0]
-    summed = ops.segment_sum(edge_weight, flat, num_segments=num_nodes * num_nodes)
+    summed = segment_sum(edge_weight, flat, num_nodes * num_nodes)
     return ops.reshape(summed, (num_nodes, num_nodes))
 
 
