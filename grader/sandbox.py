@@ -88,6 +88,12 @@ class Outcome:
 
 def _environment(inside: dict, backend: str, device: str, threads: int) -> dict[str, str]:
     scratch = inside["scratch"]
+    if backend == "torch":
+        # Keras runs a recurrent cell once per time step in Python, on blocks of a few hundred
+        # numbers: PyTorch's OpenMP threads then wait on each other longer than they compute
+        # (q1_8's training: 8 s on one thread, 128 s on two, with the 2 cores under load). On a
+        # GPU the threads only feed it.
+        threads = 1
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": f"{scratch}/home",

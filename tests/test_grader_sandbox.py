@@ -165,3 +165,13 @@ def test_the_child_refuses_to_build_a_forbidden_class_from_a_configuration(backe
     assert outcome.status == "error"
     assert "building keras.layers.SimpleRNNCell from a configuration" in \
         outcome.header["error_message"]
+
+
+def test_torch_gets_one_thread_and_the_others_their_share():
+    from grader.sandbox import _environment
+
+    inside = {"scratch": "/scratch", "tmp": "/tmp"}
+    assert _environment(inside, "torch", "cpu", 4)["OMP_NUM_THREADS"] == "1"
+    assert _environment(inside, "torch", "auto", 4)["MKL_NUM_THREADS"] == "1"
+    assert _environment(inside, "jax", "cpu", 4)["OMP_NUM_THREADS"] == "4"
+    assert _environment(inside, "tensorflow", "cpu", 4)["TF_NUM_INTRAOP_THREADS"] == "4"
