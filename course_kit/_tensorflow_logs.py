@@ -55,13 +55,22 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Hands the first import of ``tensorflow`` to :class:`_QuietLoader`, then steps aside."""
+    """Gives ``tensorflow``'s spec :class:`_QuietLoader`. It stays on ``sys.meta_path``: a
+    spec can be looked up without an import (``importlib.util.find_spec``, as Keras and
+    PyTorch's compiler do to see what is installed), and once TensorFlow is imported, Python
+    finds it in ``sys.modules`` without asking any finder."""
+
+    def __init__(self):
+        self._searching = False
 
     def find_spec(self, name, path, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or self._searching:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self._searching = True  # the lookup below asks every finder again, this one included
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._searching = False
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec

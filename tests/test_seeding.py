@@ -72,6 +72,21 @@ def test_tensorflow_backend_starts_without_log_lines():
 
 
 @pytest.mark.backend_independent
+def test_a_spec_lookup_before_the_import_keeps_it_quiet():
+    # PyTorch's compiler looks TensorFlow up without importing it; a later import stays quiet.
+    run = _python("""
+        import importlib.util
+        import course_kit
+        assert importlib.util.find_spec("tensorflow") is not None
+        import tensorflow
+        print(type(tensorflow.__spec__.loader).__name__)
+    """, "torch")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "_QuietLoader"
+    assert run.stderr == ""
+
+
+@pytest.mark.backend_independent
 def test_only_start_up_noise_is_dropped(tmp_path):
     (tmp_path / "noisy.py").write_text(textwrap.dedent("""
         import os
