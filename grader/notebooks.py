@@ -31,6 +31,7 @@ __all__ = [
     "notebook_text",
     "release",
     "release_notebook",
+    "release_problems",
     "stale_notebooks",
     "student_name",
 ]
@@ -541,14 +542,18 @@ def stale_notebooks(solutions: Path, notebooks: Path) -> list[str]:
 def release(solutions: Path, notebooks: Path) -> list[Path]:
     """Write the student version of every ``solutions/*.ipynb`` into ``notebooks/``.
 
+    First the solution notebooks get their nbgrader metadata, made from their graded ids and
+    the registry's points (:mod:`grader.nbgrader_metadata`); the student notebooks keep it.
     Student notebooks with no solution notebook are removed, so ``notebooks/`` is exactly
     what the solutions make. Returns the paths written.
     """
     from grader.files import atomic_write_text
+    from grader.nbgrader_metadata import stamp_solutions
 
     solutions, notebooks = Path(solutions), Path(notebooks)
     if not solutions.is_dir():
         raise ValueError(f"solutions directory {solutions} does not exist")
+    stamp_solutions(solutions)
     notebooks.mkdir(parents=True, exist_ok=True)
     written = []
     names = set()
@@ -561,6 +566,25 @@ def release(solutions: Path, notebooks: Path) -> list[Path]:
         if orphan.name not in names:
             orphan.unlink()
     return written
+
+
+def release_problems(solutions: Path, notebooks: Path) -> list[str]:
+    """What ``release --check`` reports about the notebooks, one line each: solution cells
+    whose nbgrader metadata is missing or out of step with the registry, and student
+    notebooks that :func:`release` would write differently.
+
+    Raises:
+        grader.nbgrader_metadata.MalformedSolution: naming the notebook and cell whose
+            markers cannot be read.
+    """
+    from grader.nbgrader_metadata import metadata_problems
+
+    problems = []
+    if Path(solutions).is_dir():
+        problems += [f"solutions/ is stale: {problem}"
+                     for problem in metadata_problems(solutions)]
+    return problems + [f"notebooks/ is stale: {path}"
+                       for path in stale_notebooks(solutions, notebooks)]
 
 
 def notebook_text(notebook) -> str:

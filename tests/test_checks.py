@@ -1,13 +1,15 @@
-"""The visible notebook checks pass right answers (returning None) and fail wrong ones with the
-hint of ``course_kit.feedback`` that names the mistake; a failure shows in a few lines. They
-compare with their public fixtures only: nothing in ``course_kit.checks`` imports an answer,
-and they pass right answers in the student edition of the kit, where every answer raises."""
+"""The visible notebook checks pass right answers (returning None, writing nothing to stderr)
+and fail wrong ones with the hint of ``course_kit.feedback`` that names the mistake; a failure
+shows in a few lines. They compare with their public fixtures only: nothing in
+``course_kit.checks`` imports an answer, and they pass right answers in the student edition of
+the kit, where every answer raises."""
 
 import ast
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -663,3 +665,26 @@ def test_the_checks_pass_right_answers_in_the_student_edition(tmp_path, backend)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.count("PASS ") == 20, result.stdout
     assert result.stdout.strip().splitlines()[-1] == "student"
+
+
+# Warnings Python does not show outside __main__, so never in a student's notebook.
+_HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def test_every_check_returns_none_and_writes_nothing_to_stderr(capfd):
+    """nbgrader scores a check cell with output on stderr (a warning too) as failed, and reads
+    a value the cell returns as its score: a passing check must do neither."""
+    jobs = [(answer(qid), call) for qid, calls in _ANSWERS_AND_CHECKS
+            for call in calls.split("; ")]
+    jobs += [({}, "check_accuracy(0.95, 0.9, question='q1_3')"), ({}, "check_environment()")]
+    for namespace, call in jobs:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            returned = eval(call, {**vars(checks), **namespace})
+        assert returned is None, (call, returned)
+        shown = [f"{w.category.__name__}: {w.message}" for w in caught
+                 if not issubclass(w.category, _HIDDEN_WARNINGS)]
+        assert not shown, (call, shown)
+    captured = capfd.readouterr()
+    assert captured.err == ""
+    assert captured.out.count("PASS ") == len(jobs) - 1  # check_environment prints no PASS

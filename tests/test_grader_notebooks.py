@@ -1,14 +1,27 @@
-"""Graded cells, submissions in every accepted form, and `release` / `release --check`."""
+"""Graded cells, submissions in every accepted form, `release` / `release --check`, and the
+nbgrader metadata the release gives the solution notebooks."""
 
+import re
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from grader.__main__ import main
 from grader.grade import grade_submission
-from grader.notebooks import cell_id, find_cells, graded_cell, load_submission, release_notebook
+from grader.nbgrader_metadata import MalformedSolution, metadata_problems
+from grader.notebooks import (
+    cell_id,
+    find_cells,
+    graded_cell,
+    load_submission,
+    release,
+    release_notebook,
+)
 from grader.registry import QUESTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_notebook(path, cells):
@@ -79,16 +92,17 @@ def make_solutions(folder):
     code = nbformat.v4.new_code_cell(SOLUTION_CELL, metadata={"course_kit": {"graded": "q1_5"}})
     code.outputs = [nbformat.v4.new_output("stream", text="hello")]
     code.execution_count = 3
+    check = nbformat.v4.new_code_cell("check_parameter_count(count_parameters)")
     answer = nbformat.v4.new_markdown_cell(
         "<!-- graded: q1_5_answer -->\n### BEGIN SOLUTION\nGates decide.\n### END SOLUTION")
-    write_notebook(folder / "01_recurrent_networks.ipynb", [code, answer])
+    write_notebook(folder / "01_recurrent_networks.ipynb", [code, check, answer])
 
 
 def test_release_replaces_solutions_clears_outputs_keeps_metadata(tmp_path):
     make_solutions(tmp_path / "solutions")
     solution = nbformat.read(tmp_path / "solutions" / "01_recurrent_networks.ipynb", as_version=4)
     student = release_notebook(solution)
-    code, answer = student.cells
+    code, _, answer = student.cells
     assert "return 4 *" not in code.source
     assert '    raise NotImplementedError("write your solution here")' in code.source.splitlines()
     assert code.outputs == [] and code.execution_count is None
@@ -99,7 +113,7 @@ def test_release_replaces_solutions_clears_outputs_keeps_metadata(tmp_path):
 
 def test_release_check_names_stale_files(tmp_path, capsys):
     solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
-    folders = ["--solutions", str(solutions), "--notebooks", str(notebooks)]
+    folders = ["--only", "notebooks", "--solutions", str(solutions), "--notebooks", str(notebooks)]
     solutions.mkdir()
     assert main(["release", "--check", *folders]) == 0  # no notebooks at all is consistent
     make_solutions(solutions)
@@ -120,3 +134,80 @@ def test_unterminated_solution_region_is_an_error():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx")])
     with pytest.raises(ValueError, match="unterminated"):
         release_notebook(notebook)
+
+
+# ---------------------------------------------------------------- nbgrader metadata
+
+
+def nbgrader_of(path):
+    return [cell.metadata.get("nbgrader") for cell in nbformat.read(path, as_version=4).cells]
+
+
+def test_release_gives_solutions_nbgrader_metadata_from_the_registry(tmp_path):
+    solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
+    make_solutions(solutions)
+    assert main(["release", "--only", "notebooks", "--solutions", str(solutions),
+                 "--notebooks", str(notebooks)]) == 0
+    q1_5 = QUESTIONS["q1_5"]
+    expected = [
+        {"grade": False, "grade_id": "q1_5", "locked": False, "schema_version": 3,
+         "solution": True},
+        {"grade": True, "grade_id": "q1_5_check", "locked": True, "points": q1_5.auto_points,
+         "schema_version": 3, "solution": False},
+        {"grade": True, "grade_id": "q1_5_answer", "locked": False,
+         "points": q1_5.manual_points, "schema_version": 3, "solution": True},
+    ]
+    name = "01_recurrent_networks.ipynb"
+    assert nbgrader_of(solutions / name) == expected
+    assert nbgrader_of(notebooks / name) == expected
+    student = nbformat.read(notebooks / name, as_version=4)
+    assert [cell_id(cell) for cell in student.cells] == ["q1_5", None, "q1_5_answer"]
+
+
+def test_release_check_fails_on_missing_or_outdated_nbgrader_metadata(tmp_path, capsys):
+    solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
+    folders = ["--only", "notebooks", "--solutions", str(solutions), "--notebooks", str(notebooks)]
+    make_solutions(solutions)
+    assert main(["release", *folders]) == 0
+    path = solutions / "01_recurrent_networks.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].metadata["nbgrader"]["points"] = 99
+    del notebook.cells[2].metadata["nbgrader"]
+    nbformat.write(notebook, path)
+    capsys.readouterr()
+    assert main(["release", "--check", *folders]) == 1
+    err = capsys.readouterr().err
+    assert (f"01_recurrent_networks.ipynb cell 2 (q1_5_check) has nbgrader points 99 instead "
+            f"of {QUESTIONS['q1_5'].auto_points}") in err
+    assert "01_recurrent_networks.ipynb cell 3 (q1_5_answer) has no nbgrader metadata" in err
+
+
+@pytest.mark.parametrize("cells, problem", [
+    ([graded_cell("def count_parameters(d, n, c):\n    ### BEGIN SOLUTION\n    return 0\n"
+                  "    ### END SOLUTION", "q1_5")],
+     "cell 1: graded cell q1_5 must be followed by its visible check"),
+    ([nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nan answer\n### END SOLUTION")],
+     "cell 1: a Markdown cell with a solution region or a graded id must be a free-text answer"),
+    ([graded_cell("x = 1", "q1_5")], "cell 1: graded cell q1_5 has no BEGIN SOLUTION region"),
+    ([graded_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "q9_9")],
+     "cell 1: graded id 'q9_9' is not an automatically graded question"),
+])
+def test_release_names_the_notebook_and_cell_nbgrader_cannot_read(tmp_path, cells, problem):
+    write_notebook(tmp_path / "solutions" / "05_broken.ipynb", cells)
+    with pytest.raises(MalformedSolution, match=re.escape(f"05_broken.ipynb {problem}")):
+        release(tmp_path / "solutions", tmp_path / "notebooks")
+
+
+def test_solution_notebooks_carry_valid_nbgrader_metadata():
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    assert metadata_problems(ROOT / "solutions") == []
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        MetadataValidator().validate_nb(notebook)
+        points = {cell.metadata["nbgrader"]["grade_id"]: cell.metadata["nbgrader"]["points"]
+                  for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade")}
+        questions = [q for q in QUESTIONS.values() if q.notebook == path.name]
+        assert points == {
+            **{f"{q.id}_check": q.auto_points for q in questions if q.automatic},
+            **{f"{q.id}_answer": q.manual_points for q in questions if q.rubric}}, path.name
