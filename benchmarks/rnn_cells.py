@@ -10,6 +10,12 @@ memory over a few training steps. The ratio is custom / built-in steps per secon
 better for the kit). Each row carries the 1-minute load average at its end; ``--csv PATH``
 also writes the table, for the documentation.
 
+Every process runs one thread per framework by default (``--threads``), as the graph layer
+benchmark and the grader's student processes do: Keras runs a cell one time step at a time, on
+small ``(batch, units)`` blocks, and on a small machine that other jobs share, PyTorch's OpenMP
+threads wait on each other at every such operation for longer than it computes, which turns
+the comparison into a measure of the machine's load.
+
     python benchmarks/rnn_cells.py                       # all backends, all cells
     python benchmarks/rnn_cells.py --backends jax --cells lstm --steps 10
 """
@@ -22,6 +28,8 @@ import resource
 import subprocess
 import sys
 import time
+
+from graph_layers import thread_environment
 
 PAIRS = {
     "vanilla": ("VanillaRNNCell", "SimpleRNN"),
@@ -91,7 +99,8 @@ def measure_memory(layer, args):
 
 def run_child(backend, mode, layers, args):
     """Run this script in a fresh process on ``backend`` and return its result."""
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               **thread_environment(args.threads))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     command = [sys.executable, os.path.abspath(__file__), f"--{mode}", *layers]
@@ -115,6 +124,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="timed train steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (compilation)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per framework and process (OpenMP, TensorFlow, XLA)")
     parser.add_argument("--speed", nargs="+", metavar="LAYER", help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=1, metavar="LAYER", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help="also write the table to this CSV file")
@@ -129,7 +140,7 @@ def main(argv=None):
     print(
         f"batch {args.batch}, T={args.length}, {args.units} units, input_dim {args.input_dim}, "
         f"best of {args.rounds} alternating rounds of {args.steps} steps after {args.warmup} "
-        f"warm-up steps"
+        f"warm-up steps, {args.threads} thread(s) per framework"
     )
     fields = ["backend", "cell", "custom_steps_per_s", "builtin", "builtin_steps_per_s",
               "ratio", "custom_peak_mib", "builtin_peak_mib", "load"]

@@ -162,7 +162,7 @@ class VanillaRNNCell(_RecurrentCell):
 
     def call(self, inputs, states):
         (h_prev,) = self._check_step(inputs, states)
-        h = ops.tanh(ops.matmul(inputs, self.W_hx) + ops.matmul(h_prev, self.W_hh) + self.b_h)
+        h = ops.tanh(inputs @ self.W_hx + h_prev @ self.W_hh + self.b_h)
         return h, [h]
 # END ANSWER
 
@@ -215,10 +215,10 @@ class LSTMCell(_RecurrentCell):
 
     def call(self, inputs, states):
         h_prev, c_prev = self._check_step(inputs, states)
-        g = ops.tanh(ops.matmul(inputs, self.W_gx) + ops.matmul(h_prev, self.W_gh) + self.b_g)
-        i = ops.sigmoid(ops.matmul(inputs, self.W_ix) + ops.matmul(h_prev, self.W_ih) + self.b_i)
-        f = ops.sigmoid(ops.matmul(inputs, self.W_fx) + ops.matmul(h_prev, self.W_fh) + self.b_f)
-        o = ops.sigmoid(ops.matmul(inputs, self.W_ox) + ops.matmul(h_prev, self.W_oh) + self.b_o)
+        g = ops.tanh(inputs @ self.W_gx + h_prev @ self.W_gh + self.b_g)
+        i = ops.sigmoid(inputs @ self.W_ix + h_prev @ self.W_ih + self.b_i)
+        f = ops.sigmoid(inputs @ self.W_fx + h_prev @ self.W_fh + self.b_f)
+        o = ops.sigmoid(inputs @ self.W_ox + h_prev @ self.W_oh + self.b_o)
         c = g * i + c_prev * f
         h = ops.tanh(c) * o
         return h, [h, c]
@@ -271,10 +271,10 @@ class PeepholeLSTMCell(_RecurrentCell):
 
     def call(self, inputs, states):
         _, c_prev = self._check_step(inputs, states)
-        f = ops.sigmoid(ops.matmul(inputs, self.W_fx) + ops.matmul(c_prev, self.W_fh) + self.b_f)
-        i = ops.sigmoid(ops.matmul(inputs, self.W_ix) + ops.matmul(c_prev, self.W_ih) + self.b_i)
-        o = ops.sigmoid(ops.matmul(inputs, self.W_ox) + ops.matmul(c_prev, self.W_oh) + self.b_o)
-        c = ops.sigmoid(ops.matmul(inputs, self.W_cx) + self.b_c) * i + c_prev * f
+        f = ops.sigmoid(inputs @ self.W_fx + c_prev @ self.W_fh + self.b_f)
+        i = ops.sigmoid(inputs @ self.W_ix + c_prev @ self.W_ih + self.b_i)
+        o = ops.sigmoid(inputs @ self.W_ox + c_prev @ self.W_oh + self.b_o)
+        c = ops.sigmoid(inputs @ self.W_cx + self.b_c) * i + c_prev * f
         h = ops.tanh(c) * o
         return h, [h, c]
 # END ANSWER
@@ -332,11 +332,9 @@ class GRUCell(_RecurrentCell):
 
     def call(self, inputs, states):
         (h_prev,) = self._check_step(inputs, states)
-        z = ops.sigmoid(ops.matmul(inputs, self.W_zx) + ops.matmul(h_prev, self.W_zh) + self.b_z)
-        r = ops.sigmoid(ops.matmul(inputs, self.W_rx) + ops.matmul(h_prev, self.W_rh) + self.b_r)
-        candidate = ops.tanh(
-            ops.matmul(inputs, self.W_x) + ops.matmul(r * h_prev, self.W_h) + self.b
-        )
+        z = ops.sigmoid(inputs @ self.W_zx + h_prev @ self.W_zh + self.b_z)
+        r = ops.sigmoid(inputs @ self.W_rx + h_prev @ self.W_rh + self.b_r)
+        candidate = ops.tanh(inputs @ self.W_x + (r * h_prev) @ self.W_h + self.b)
         h = (1.0 - z) * h_prev + z * candidate
         return h, [h]
 # END ANSWER
