@@ -56,11 +56,15 @@ def test_listing_the_questions_imports_no_framework():
     code = ("import sys\nfrom grader.registry import QUESTIONS\nfrom grader import mutants\n"
             "mutants.variants(slow=True)\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'keras', 'tensorflow', 'jax', 'torch', 'course_kit'}))")
+            "{'keras', 'tensorflow', 'jax', 'torch'}))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('course_kit')))")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     run = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, check=True)
-    assert run.stdout.strip() == "[]"
+    frameworks, kit_modules = run.stdout.strip().splitlines()
+    assert frameworks == "[]"
+    # The package itself (its TensorFlow log filter), no more.
+    assert kit_modules == str(["course_kit", "course_kit._edition", "course_kit._tensorflow_logs"])
 
 
 # ---------------------------------------------------------------- the jail
