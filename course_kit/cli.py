@@ -42,6 +42,12 @@ class HelpFormatter(argparse.HelpFormatter):
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
         return f"{text} (default: {shown.replace('%', '%%')})"
 
+    def _split_lines(self, text, width):
+        # argparse's wrapping breaks after hyphens and inside long words, which cuts a default
+        # path in two.
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width,
+                             break_on_hyphens=False, break_long_words=False)
+
     def _fill_text(self, text, width, indent):
         fill = super()._fill_text
         paragraphs = textwrap.dedent(text).strip().split("\n\n")

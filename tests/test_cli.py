@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course_kit.cli import positive_int
+from course_kit.cli import CommandLine, positive_int
 from course_kit.experiments import __main__ as experiments_cli
 from course_kit.text import __main__ as text_cli
 from grader import __main__ as grader_cli
@@ -80,6 +80,13 @@ def test_every_help_shows_the_defaults(module):
                 assert f"(default: {shown})" in text, (name, action.dest)
             elif action.option_strings and action.help is not argparse.SUPPRESS:
                 assert action.help, (name, action.dest)
+
+
+def test_a_default_path_with_hyphens_is_not_cut(tmp_path):
+    parser = CommandLine(prog="prog")
+    folder = tmp_path / "a-long-folder-name-with-hyphens" / "and-more-of-them" / "results"
+    parser.add_argument("--out", default=folder, help="where the results go")
+    assert f"(default: {folder})" in " ".join(parser.format_help().split())
 
 
 def test_defaults_that_depend_on_others_are_explained():
