@@ -92,6 +92,9 @@ MUTANTS = {
     "no_tanh_on_cell": edit(_ANSWER, ("h = ops.tanh(c) * o", "h = c * o")),
     # the input and forget gates swapped in the cell update
     "input_forget_swapped": edit(_ANSWER, ("c = g * i + c * f", "c = g * f + c * i")),
+    # h_t from the previous cell state: tanh(c_{t-1}) * o instead of tanh(c_t) * o
+    "output_from_previous_cell": edit(_ANSWER, ("c = g * i + c * f", "c_next = g * i + c * f"),
+                                      ("return h, [h, c]", "return h, [h, c_next]")),
 }
 
 ALTERNATIVES = {
