@@ -111,6 +111,9 @@ HINTS = {
                        "check the learning rate",
         "architecture": "build the model on your own VanillaRNNCell from q1_2, inside "
                         "keras.layers.RNN, and compute the scores from it",
+        "swapped_predictions": "feed the embedded digits straight to keras.layers.RNN and let "
+                               "it carry the first digit to the end: the answer must come from "
+                               "the RNN's memory, not from a rule or a digit computed beside it",
     },
     "q1_4": {
         "not_implemented": _NOT_IMPLEMENTED,
@@ -148,6 +151,9 @@ HINTS = {
                        "learning rate",
         "architecture": "use a keras.layers.Embedding and an LSTM (keras.layers.LSTM, or an LSTM "
                         "cell in keras.layers.RNN), and compute the scores from them",
+        "swapped_predictions": "feed the embedded bits straight to the LSTM and let it carry the "
+                               "first bit to the end: the answer must come from the LSTM's "
+                               "memory, not from a rule or a bit computed beside it",
     },
     "q1_9": {
         "not_implemented": _NOT_IMPLEMENTED,

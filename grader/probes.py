@@ -24,8 +24,8 @@ from keras import ops
 __all__ = ["CELL_STATES", "CELL_WEIGHTS", "Context", "ContractError", "graph_layer",
            "cell_inputs", "held_out_predictions", "ids", "layers_of", "probe_cell",
            "relative_error",
-           "shape_row", "strip_magics", "student_object", "to_numpy", "toy_model",
-           "toy_model_inputs", "zeroed_changes"]
+           "shape_row", "strip_magics", "student_object", "swapped_step_predictions",
+           "to_numpy", "toy_model", "toy_model_inputs", "zeroed_changes"]
 
 MAGIC_LINE = re.compile(r"^(\s*)([%!].*)$")
 
@@ -263,6 +263,38 @@ def zeroed_changes(model, layer, x, scores):
     if zeroed.shape != scores.shape:
         return True
     return relative_error(zeroed, scores) > 1e-6
+
+
+def swapped_step_predictions(model, layers, x, partner, step):
+    """The labels ``model`` predicts for ``x`` when each of ``layers`` (recurrent layers, all
+    patched alike) reads sample ``partner[i]``'s input at time step ``step[i]`` and sample
+    ``i``'s own input at every other step.
+
+    The swap happens at the recurrent layers' inputs, not at the model's: a model whose answer
+    is carried by its RNN from that step to the end follows the partner, while a model that
+    computes its answer elsewhere (a rule on the raw input beside the RNN, or an answer
+    precomputed and handed to the RNN at every step) keeps sample ``i``'s. The layers are
+    restored afterwards.
+    """
+    partner = ops.convert_to_tensor(np.asarray(partner, dtype=np.int32))
+    step = np.asarray(step, dtype=np.int32)
+
+    def swapping(call):
+        def swapped(sequences, *args, **kwargs):
+            at_step = ops.one_hot(step, sequences.shape[1])[:, :, None] > 0
+            theirs = ops.take(sequences, partner, axis=0)
+            return call(ops.where(at_step, theirs, sequences), *args, **kwargs)
+        return swapped
+
+    layers = list({id(layer): layer for layer in layers}.values())
+    for layer in layers:
+        layer.call = swapping(layer.call)
+    try:
+        scores = to_numpy(model(ops.convert_to_tensor(np.asarray(x))))
+    finally:
+        for layer in layers:
+            del layer.call
+    return np.argmax(scores, axis=-1).astype(np.int64)
 
 
 def relative_error(actual, expected):

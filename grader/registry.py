@@ -67,8 +67,8 @@ class Check:
 
     ``mistakes`` pairs a hint key of ``course_kit.feedback.HINTS`` with the name of a mutant
     whose output was recorded as ``<reference key>@<mutant>``: a failing output that matches
-    it gets that hint, the notebook's words for that mistake. ``requires`` names the output
-    of another check of the question that must pass for this one to score (the accuracy of
+    it gets that hint, the notebook's words for that mistake. ``requires`` names the outputs
+    of other checks of the question that must pass for this one to score (the accuracy of
     a model that is not the model asked for is worth nothing).
     """
 
@@ -81,7 +81,7 @@ class Check:
     atol: float = 1e-5
     threshold: float = 0.0
     mistakes: tuple[tuple[str, str], ...] = ()
-    requires: str | None = None
+    requires: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.kind not in CHECK_KINDS:
@@ -118,9 +118,11 @@ class Question:
     def __post_init__(self):
         outputs = {check.output for check in self.checks}
         for check in self.checks:
-            if check.requires is not None and check.requires not in outputs:
-                raise ValueError(f"{self.id}: check {check.name!r} requires output "
-                                 f"{check.requires!r}, which no check of the question has")
+            unknown = [output for output in check.requires if output not in outputs]
+            if isinstance(check.requires, str) or unknown:
+                raise ValueError(f"{self.id}: check {check.name!r} requires outputs "
+                                 f"{check.requires!r}: a tuple of outputs of the question's "
+                                 f"checks ({sorted(outputs)})")
 
     @property
     def probe(self) -> str:

@@ -163,6 +163,25 @@ def _compare(check: Check, outputs: dict, reference: dict) -> dict:
     return result
 
 
+def _withdraw_unmet_requirements(question: Question, results: list[dict]) -> None:
+    """Take the points of every passed check whose required checks did not pass, until no
+    more change (a requirement withdrawn in one round can withdraw another in the next)."""
+    names = {check.output: check.name for check in question.checks}
+    while True:
+        passed = {c.output for c, r in zip(question.checks, results) if r["passed"]}
+        withdrawn = False
+        for check, result in zip(question.checks, results):
+            unmet = [names[output] for output in check.requires if output not in passed]
+            if result["passed"] and unmet:
+                result.update(points=0.0, passed=False,
+                              message=f"{result['message']}; not scored: it counts only when "
+                                      + " and ".join(f'"{name}"' for name in unmet)
+                                      + (" passes" if len(unmet) == 1 else " pass"))
+                withdrawn = True
+        if not withdrawn:
+            return
+
+
 def score_question(question: Question, outcome, reference: dict, sources: list[str]) -> dict:
     """The result entry of one automatically checked question.
 
@@ -203,14 +222,7 @@ def score_question(question: Question, outcome, reference: dict, sources: list[s
     entry["notes"] += [str(note) for note in outcome.header.get("notes") or []]
     entry["checks"] = [compare(check, outcome.arrays, reference, question.id)
                        for check in question.checks]
-    passed_outputs = {c.output for c, r in zip(question.checks, entry["checks"]) if r["passed"]}
-    names = {c.output: c.name for c in question.checks}
-    for check, result in zip(question.checks, entry["checks"]):
-        if check.requires is not None and check.requires not in passed_outputs and \
-                result["passed"]:
-            result.update(points=0.0, passed=False,
-                          message=f"{result['message']}; not scored: it counts only when "
-                                  f"\"{names[check.requires]}\" passes")
+    _withdraw_unmet_requirements(question, entry["checks"])
     entry["auto_score"] = float(sum(c["points"] for c in entry["checks"]))
     passed = sum(c["passed"] for c in entry["checks"])
     entry["status"] = ("passed" if passed == len(entry["checks"])

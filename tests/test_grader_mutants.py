@@ -149,15 +149,104 @@ def test_draws_from_the_other_temperature_convention_get_its_hint():
 def test_accuracy_of_a_model_that_is_not_the_one_asked_for_scores_nothing():
     question = QUESTIONS["q1_3"]
     _, expected = references.load("q1_3")
-    arrays = {"predictions": expected["labels"], "architecture": np.array([1, 0, 0])}
-    entry = score_question(question, Outcome("q1_3", "ok", arrays=arrays, header={}), expected,
-                           ["x = 1"])
+
+    def graded(architecture, swapped):
+        arrays = {"predictions": expected["labels"], "architecture": np.array(architecture),
+                  "swapped_predictions": swapped}
+        return score_question(question, Outcome("q1_3", "ok", arrays=arrays, header={}),
+                              expected, ["x = 1"])
+
+    remembers = expected["partner_labels"]
+    entry = graded([1, 0, 0], remembers)
     assert entry["auto_score"] == 0 and entry["status"] == "failed"
-    assert "counts only when" in entry["checks"][1]["message"]
-    arrays["architecture"] = np.array([1, 1, 1])
-    entry = score_question(question, Outcome("q1_3", "ok", arrays=arrays, header={}), expected,
-                           ["x = 1"])
-    assert entry["auto_score"] == question.auto_points
+    assert all("counts only when" in check["message"] for check in entry["checks"][1:])
+    # a rule beside the RNN keeps its own answers when the RNN reads another sample's digit
+    entry = graded([1, 1, 1], expected["labels"])
+    assert [c["passed"] for c in entry["checks"]] == [True, False, False]
+    assert 'counts only when "the RNN remembers' in entry["checks"][2]["message"]
+    assert entry["auto_score"] == 1
+    assert graded([1, 1, 1], remembers)["auto_score"] == question.auto_points
+
+
+def test_a_requirement_withdrawn_in_turn_withdraws_the_checks_that_need_it():
+    from grader.registry import Check, Question
+
+    question = Question("q9_9", "chain", 1, "x.ipynb", checks=(
+        Check("c", 1, "c", kind="equal", requires=("b",)),
+        Check("b", 1, "b", kind="equal", requires=("a",)),
+        Check("a", 1, "a", kind="equal")))
+    ones = np.ones(2, dtype=np.int64)
+    reference = {"a": ones, "b": ones, "c": ones}
+    arrays = {"a": ones - 1, "b": ones, "c": ones}
+    entry = score_question(question, Outcome("q9_9", "ok", arrays=arrays, header={}),
+                           reference, ["x = 1"])
+    assert entry["auto_score"] == 0 and [c["passed"] for c in entry["checks"]] == [False] * 3
+    arrays["a"] = ones
+    entry = score_question(question, Outcome("q9_9", "ok", arrays=arrays, header={}),
+                           reference, ["x = 1"])
+    assert entry["auto_score"] == 3
+
+
+def test_a_requirement_must_name_checks_of_the_question():
+    from grader.registry import Check, Question
+
+    for requires in ("a", ("a", "nothing")):
+        with pytest.raises(ValueError, match="requires outputs"):
+            Question("q9_9", "bad", 1, "x.ipynb", checks=(
+                Check("a", 1, "a", kind="equal"), Check("b", 1, "b", requires=requires)))
+
+
+# ---------------------------------------------------------------- the probes' interventions
+
+
+def _first_step_memory(rule_weight):
+    """A model whose RNN (run backwards, identity kernel) ends holding the one-hot first
+    digit, plus ``rule_weight`` times a rule that reads the first digit from the raw input."""
+    import keras
+    from keras import ops
+
+    inputs = keras.Input((5,), dtype="int32")
+    rnn = keras.layers.RNN(keras.layers.SimpleRNNCell(10, activation=None), go_backwards=True)
+    memory = rnn(keras.layers.Lambda(lambda x: ops.one_hot(x, 10))(inputs))
+    rule = keras.layers.Lambda(lambda x: ops.one_hot(x[:, 0], 10))(inputs)
+    model = keras.Model(inputs, memory + rule_weight * rule)
+    kernel, recurrent, bias = rnn.cell.weights
+    kernel.assign(np.eye(10, dtype="float32"))
+    recurrent.assign(np.zeros((10, 10), dtype="float32"))
+    bias.assign(np.zeros(10, dtype="float32"))
+    return model, rnn
+
+
+def test_swapping_an_rnn_input_step_tells_memory_from_a_rule_beside_it():
+    from grader import probes
+    from grader.questions import swap_partners
+
+    x = np.random.default_rng(0).integers(0, 10, (40, 5)).astype("int32")
+    partner = swap_partners(x[:, 0], np.zeros(40), seed=1)
+    assert np.all(x[partner, 0] != x[:, 0])
+    step = np.zeros(40, dtype=np.int64)
+    remembering, rnn = _first_step_memory(rule_weight=0.0)
+    swapped = probes.swapped_step_predictions(remembering, [rnn, rnn], x, partner, step)
+    np.testing.assert_array_equal(swapped, x[partner, 0])  # a layer listed twice swaps once
+    predictions, _ = probes.held_out_predictions(remembering, {"x": x})
+    np.testing.assert_array_equal(predictions, x[:, 0])  # restored afterwards
+    ruled, rnn = _first_step_memory(rule_weight=2.0)
+    np.testing.assert_array_equal(
+        probes.swapped_step_predictions(ruled, [rnn], x, partner, step), x[:, 0])
+    # at a step that does not hold the answer, the swap changes nothing
+    np.testing.assert_array_equal(probes.swapped_step_predictions(
+        remembering, [rnn], x, partner, np.full(40, 3)), x[:, 0])
+
+
+def test_swap_partners_share_the_step_and_differ_in_label_where_they_can():
+    from grader.questions import swap_partners
+
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    step = np.array([2, 2, 5, 5, 5, 7])
+    partner = swap_partners(labels, step, seed=0)
+    assert list(partner[:2]) == [1, 0] and partner[5] == 5  # alone at its step: itself
+    assert all(step[partner] == step) and labels[partner[2]] == 1
+    assert labels[partner[3]] == 0 and labels[partner[4]] == 0
 
 
 # ---------------------------------------------------------------- the mutation runs

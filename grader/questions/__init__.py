@@ -24,7 +24,7 @@ There this package is the top-level ``questions`` and the helpers the top-level 
 
 import importlib
 
-__all__ = ["edit", "helpers"]
+__all__ = ["edit", "helpers", "swap_partners"]
 
 
 def helpers():
@@ -43,3 +43,24 @@ def edit(source, *replacements):
             raise ValueError(f"edit: {old!r} occurs {count} times in the source, expected once")
         source = source.replace(old, new)
     return source
+
+
+def swap_partners(labels, step, seed):
+    """For each sample ``i``, another sample ``j`` whose deciding symbol sits at the same step
+    (``step[j] == step[i]``) and whose label differs, drawn with ``seed``; one with the same
+    label where no other label shares the step, and ``i`` itself where no sample does. Used
+    by :func:`grader.probes.swapped_step_predictions`: handed ``j``'s symbol, a model that
+    remembers it answers ``labels[j]``."""
+    import numpy as np
+
+    labels, step = np.asarray(labels), np.asarray(step)
+    rng = np.random.default_rng(seed)
+    samples = np.arange(len(labels))
+    partner = samples.copy()
+    for i in samples:
+        same_step = np.flatnonzero((step == step[i]) & (samples != i))
+        other_label = same_step[labels[same_step] != labels[i]]
+        candidates = other_label if other_label.size else same_step
+        if candidates.size:
+            partner[i] = rng.choice(candidates)
+    return partner
