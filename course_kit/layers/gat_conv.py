@@ -5,6 +5,7 @@ from keras import ops
 
 from course_kit.layers.graph_ops import (
     GraphLayer,
+    gather_rows,
     node_count,
     segment_softmax,
     segment_sum,
@@ -182,12 +183,12 @@ class GATConv(GraphLayer):
         score_self = ops.einsum("nhc,ch->nh", transformed, self.attn_kernel_self[..., 0])
         score_neighs = ops.einsum("nhc,ch->nh", transformed, self.attn_kernel_neighs[..., 0])
         logits = ops.leaky_relu(
-            ops.take(score_self, targets, axis=0) + ops.take(score_neighs, sources, axis=0),
+            gather_rows(score_self, targets) + gather_rows(score_neighs, sources),
             negative_slope=0.2,
         )  # e_ij: (E', heads)
         attn_coef = segment_softmax(logits, targets, num_nodes, mask=present[:, None])
         dropped = self.attention_dropout(attn_coef, training=training)
-        messages = dropped[:, :, None] * ops.take(transformed, sources, axis=0)
+        messages = dropped[:, :, None] * gather_rows(transformed, sources)
         output = segment_sum(messages, targets, num_nodes)  # (N, heads, channels)
 
         if self.concat_heads:

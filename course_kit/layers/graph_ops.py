@@ -30,6 +30,7 @@ from keras import ops
 __all__ = [
     "GraphLayer",
     "add_self_loops",
+    "gather_rows",
     "gcn_normalize",
     "graph_inputs",
     "node_count",
@@ -247,8 +248,28 @@ def propagate(values, edge_index, edge_weight, num_nodes):
         from course_kit.layers import torch_sparse
 
         return torch_sparse.propagate(*_tensors(values, edge_index, edge_weight), num_nodes)
-    messages = ops.take(values, edge_index[0], axis=0) * edge_weight[:, None]
+    messages = gather_rows(values, edge_index[0]) * edge_weight[:, None]
     return ops.segment_sum(messages, edge_index[1], num_nodes)
+
+
+def gather_rows(values, indices):
+    """``keras.ops.take(values, indices, axis=0)``: row ``indices[e]`` of ``values`` for each
+    ``e``. On PyTorch an ``index_select`` (``torch_sparse.gather_rows``): Keras takes the rows of
+    a 2-D tensor through ``embedding``, whose gradient on CPU sorts the indices, while that of
+    ``index_select`` is one ``index_add``.
+
+    Args:
+        values: ``(N, ...)``.
+        indices: ``(E,)`` int, values in ``[0, N)``.
+
+    Returns:
+        ``(E, ...)``.
+    """
+    if keras.backend.backend() == "torch":
+        from course_kit.layers import torch_sparse
+
+        return torch_sparse.gather_rows(*_tensors(values, indices))
+    return ops.take(values, indices, axis=0)
 
 
 def segment_sum(data, segment_ids, num_segments):
@@ -304,7 +325,7 @@ def segment_softmax(logits, segment_ids, num_segments, mask=None):
         logits = ops.where(mask, logits, lowest)
     # The maximum only shifts the exponent; the softmax does not depend on it, so no gradient.
     segment_max = ops.stop_gradient(_segment_max(logits, segment_ids, num_segments))
-    shifted = logits - ops.take(segment_max, segment_ids, axis=0)
+    shifted = logits - gather_rows(segment_max, segment_ids)
     if mask is not None:
         # Double `where`: the inner one keeps exp() finite for masked entries, so no NaN
         # leaks into gradients; the outer one zeroes them.
@@ -314,7 +335,7 @@ def segment_softmax(logits, segment_ids, num_segments, mask=None):
     total = segment_sum(exponent, segment_ids, num_segments)
     # A segment whose entries are all masked has total 0; its entries are already 0.
     total = ops.where(total > 0, total, 1.0)
-    return exponent / ops.take(total, segment_ids, axis=0)
+    return exponent / gather_rows(total, segment_ids)
 
 
 def _inverse_sqrt(degree):

@@ -1,4 +1,5 @@
-"""PyTorch interop: the edge-list sums and maxima as ``index_add`` and ``scatter_reduce``.
+"""PyTorch interop: edge-list gathers, sums and maxima as ``index_select``, ``index_add`` and
+``scatter_reduce``.
 
 The one place in the graph layers that calls PyTorch itself. ``graph_ops`` uses it on the
 PyTorch backend, where Keras' ``segment_sum`` and ``segment_max`` first copy the segment ids
@@ -9,7 +10,12 @@ one propagation forward and backward took about a quarter of the time of
 than either here, as their gradient with respect to the edge weights is costly.
 """
 
-__all__ = ["propagate", "segment_max", "segment_sum"]
+__all__ = ["gather_rows", "propagate", "segment_max", "segment_sum"]
+
+
+def gather_rows(values, indices):
+    """``values[indices]`` along the first axis; its gradient is an ``index_add``."""
+    return values.index_select(0, indices.long())
 
 
 def segment_sum(data, segment_ids, num_segments):
@@ -28,5 +34,5 @@ def segment_max(data, segment_ids, num_segments):
 
 def propagate(values, edge_index, edge_weight, num_nodes):
     """``A @ values`` with ``A[target, source] = weight``: gather, scale, ``index_add``."""
-    messages = values.index_select(0, edge_index[0].long()) * edge_weight[:, None]
+    messages = gather_rows(values, edge_index[0]) * edge_weight[:, None]
     return segment_sum(messages, edge_index[1], num_nodes)
