@@ -31,6 +31,7 @@ nodes), slow and memory-hungry far beyond it.
 import keras
 from keras import ops
 
+from course_kit.layers.dropout import Dropout
 from course_kit.layers.gat_conv import GATConv
 from course_kit.layers.gcn_conv import GCNConv
 from course_kit.layers.graph_ops import node_count, normalize_edges, segment_sum
@@ -154,8 +155,8 @@ class GCNNodeClassifier(keras.Model):
         self.dropout_rate = dropout_rate
         self.l2 = l2
         self.conv = _resolve(conv)
-        self.input_dropout = keras.layers.Dropout(dropout_rate)
-        self.hidden_dropout = keras.layers.Dropout(dropout_rate)
+        self.input_dropout = Dropout(dropout_rate)
+        self.hidden_dropout = Dropout(dropout_rate)
         if self.conv is not None:
             self.hidden_conv = _own_layer(self.conv, hidden)
             self.output_conv = _own_layer(self.conv, num_classes)
@@ -242,8 +243,8 @@ class GATNodeClassifier(keras.Model):
         self.l2 = l2
         self.conv = _resolve(conv)
         if self.conv is not None:
-            self.input_dropout = keras.layers.Dropout(dropout_rate)
-            self.hidden_dropout = keras.layers.Dropout(dropout_rate)
+            self.input_dropout = Dropout(dropout_rate)
+            self.hidden_dropout = Dropout(dropout_rate)
             self.hidden_convs = [_own_layer(self.conv, hidden) for _ in range(heads)]
             self.output_convs = [_own_layer(self.conv, num_classes) for _ in range(output_heads)]
             return
@@ -251,11 +252,11 @@ class GATNodeClassifier(keras.Model):
             "kernel_regularizer": _weight_decay(l2),
             "attn_kernel_regularizer": _weight_decay(l2),
         }
-        self.input_dropout = keras.layers.Dropout(dropout_rate)
+        self.input_dropout = Dropout(dropout_rate)
         self.hidden_conv = GATConv(
             hidden, attn_heads=heads, dropout_rate=dropout_rate, activation="elu", **decay
         )
-        self.hidden_dropout = keras.layers.Dropout(dropout_rate)
+        self.hidden_dropout = Dropout(dropout_rate)
         self.output_conv = GATConv(
             num_classes,
             attn_heads=output_heads,
