@@ -276,24 +276,17 @@ def swapped_step_predictions(model, layers, x, partner, step):
     precomputed and handed to the RNN at every step) keeps sample ``i``'s. The layers are
     restored afterwards.
     """
+    from course_kit.checks._common import recurrent_inputs_replaced
+
     partner = ops.convert_to_tensor(np.asarray(partner, dtype=np.int32))
     step = np.asarray(step, dtype=np.int32)
 
-    def swapping(call):
-        def swapped(sequences, *args, **kwargs):
-            at_step = ops.one_hot(step, sequences.shape[1])[:, :, None] > 0
-            theirs = ops.take(sequences, partner, axis=0)
-            return call(ops.where(at_step, theirs, sequences), *args, **kwargs)
-        return swapped
+    def swapped(layer, sequences):
+        at_step = ops.one_hot(step, sequences.shape[1])[:, :, None] > 0
+        return ops.where(at_step, ops.take(sequences, partner, axis=0), sequences)
 
-    layers = list({id(layer): layer for layer in layers}.values())
-    for layer in layers:
-        layer.call = swapping(layer.call)
-    try:
+    with recurrent_inputs_replaced(layers, swapped):
         scores = to_numpy(model(ops.convert_to_tensor(np.asarray(x))))
-    finally:
-        for layer in layers:
-            del layer.call
     return np.argmax(scores, axis=-1).astype(np.int64)
 
 

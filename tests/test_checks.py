@@ -399,6 +399,23 @@ def test_check_text_model():
                lambda v, u: build_text_model(v, u, every_step=False))
 
 
+def convolution_beside_unused_lstm(vocab_size, units):
+    ids = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(vocab_size, units)(ids)
+    context = keras.layers.Conv1D(units, 3, padding="causal")(embedded)
+    unused = keras.layers.LSTM(units, return_sequences=True)(embedded)
+    return keras.Model(ids, keras.layers.Dense(vocab_size)(context) + 0.0 * unused[..., :1])
+
+
+def test_check_text_model_wants_the_memory_in_the_recurrent_state():
+    failure = fails_with("q2_1", "context", checks.check_text_model,
+                         convolution_beside_unused_lstm)
+    assert "carried by the recurrent layers" in str(failure)
+    effect, carried = checks.text.first_character_context(
+        build_text_model(6, 8), np.zeros((2, 7), "int32"), 6)
+    assert effect > 0 and carried == pytest.approx(1.0)
+
+
 def greedy(model, first_token, length):
     return greedy_ids(model, [first_token], length)
 

@@ -8,6 +8,7 @@ the grader shares.
 """
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -17,6 +18,7 @@ from keras import ops
 from course_kit.feedback import HINTS, MISTAKES, relative_error
 
 __all__ = ["FIXTURES", "TOLERANCE", "CheckFailed", "Report", "fast_mode", "fixture", "floats",
+           "recurrent_inputs_replaced", "recurrent_layers",
            "recorded_mistakes", "rel_error"]
 
 #: Tolerance on the relative error of float32 computations.
@@ -51,6 +53,38 @@ def fixture(question, prefix=""):
         return {k[len(start):]: v for k, v in arrays.items() if k.startswith(start)}
 
     return part(_INPUT), part(_EXPECTED)
+
+
+def recurrent_layers(model):
+    """The recurrent layers (``keras.layers.RNN``, Keras' ``LSTM`` and ``GRU`` among them)
+    anywhere inside ``model``, each once; both halves of a ``Bidirectional`` are listed."""
+    if not isinstance(model, keras.layers.Layer):
+        return []
+    found = [model, *model._flatten_layers(include_self=False, recursive=True)]
+    return list({id(layer): layer for layer in found
+                 if isinstance(layer, keras.layers.RNN)}.values())
+
+
+@contextmanager
+def recurrent_inputs_replaced(layers, replace):
+    """Within the block, each recurrent layer of ``layers`` runs on ``replace(layer,
+    sequences)`` instead of the sequences ``(batch, time, features)`` it is called on, the
+    rest of the model unchanged: an intervention on what the recurrent layers read, to see
+    which of a model's answers they carry. The layers are restored afterwards."""
+    layers = list({id(layer): layer for layer in layers}.values())
+
+    def replacing(layer, call):
+        def replaced(sequences, *args, **kwargs):
+            return call(replace(layer, sequences), *args, **kwargs)
+        return replaced
+
+    for layer in layers:
+        layer.call = replacing(layer, layer.call)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.call
 
 
 def floats(array):

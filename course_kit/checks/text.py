@@ -6,11 +6,17 @@ and the expected results from its question's public fixture
 (:func:`course_kit.checks._common.fixture`).
 """
 
-import keras
 import numpy as np
 from keras import ops
 
-from course_kit.checks._common import Report, fixture, recorded_mistakes, rel_error
+from course_kit.checks._common import (
+    Report,
+    fixture,
+    recorded_mistakes,
+    recurrent_inputs_replaced,
+    recurrent_layers,
+    rel_error,
+)
 
 __all__ = [
     "ToyCharModel",
@@ -19,6 +25,7 @@ __all__ = [
     "check_greedy",
     "check_temperature",
     "check_text_model",
+    "first_character_context",
 ]
 
 
@@ -64,16 +71,38 @@ def _toy_model(inputs, prefix="model_"):
                           ("embedding", "recurrent", "readout")))
 
 
-def _layers(model):
-    """``model`` and every layer inside it (recursively)."""
-    if not isinstance(model, keras.layers.Layer):
-        return [model]
-    return [model, *model._flatten_layers(include_self=False, recursive=True)]
-
-
 # The characters from this position on are changed to test causality (as in the grader's q2_1),
 # and this is the ``units`` the model is built with.
 CAUSAL_FROM, TEXT_MODEL_UNITS = 5, 16
+
+
+def first_character_context(model, ids, vocab_size):
+    """How the logits after step 0 depend on character 0 of ``ids``: ``(effect, carried)``.
+
+    ``effect`` is the relative change of those logits when only character 0 changes;
+    ``carried`` the share of that change that goes through the model's recurrent layers,
+    ``1 - bypass / effect``, where ``bypass`` is the change left while every recurrent layer
+    reads the sequences it read for the unchanged ``ids``. A model whose memory is its
+    recurrent state carries all of it (1.0); one whose context comes from elsewhere (a causal
+    convolution beside an unused LSTM) none. ``carried`` is 0 without a recurrent layer or
+    an effect.
+    """
+    def logits_of(batch):
+        return ops.convert_to_numpy(model(ops.convert_to_tensor(batch)))
+
+    first = ids.copy()
+    first[:, 0] = (first[:, 0] + 1) % vocab_size
+    logits = logits_of(ids)
+    effect = rel_error(logits_of(first)[:, 1:], logits[:, 1:])
+    layers = recurrent_layers(model)
+    if not layers or effect == 0:
+        return effect, 0.0
+    read = {}
+    with recurrent_inputs_replaced(layers, lambda layer, seq: read.setdefault(id(layer), seq)):
+        logits_of(ids)
+    with recurrent_inputs_replaced(layers, lambda layer, seq: read[id(layer)]):
+        bypass = rel_error(logits_of(first)[:, 1:], logits[:, 1:])
+    return effect, max(0.0, 1.0 - bypass / effect)
 
 
 def check_text_model(student_build):
@@ -98,17 +127,18 @@ def check_text_model(student_build):
         later[:, CAUSAL_FROM:] = (later[:, CAUSAL_FROM:] + 1) % vocab_size
         report.arrays(f"logits of steps 0-{CAUSAL_FROM - 1} after changing the later ones",
                       logits_of(later)[:, :CAUSAL_FROM], logits[:, :CAUSAL_FROM], "causal")
-        first = ids.copy()
-        first[:, 0] = (first[:, 0] + 1) % vocab_size
-        effect = rel_error(logits_of(first)[:, 1:], logits[:, 1:])
-        least_effect, least_recurrent = expected["context"].tolist()
+        effect, carried = first_character_context(model, ids, vocab_size)
+        least_effect, least_recurrent, least_carried = expected["context"].tolist()
         report.record("logits of the later steps after changing step 0",
                       f"relative change {effect:.2e} (needs >= {least_effect:g})",
                       effect >= least_effect, "context")
-        recurrent = sum(isinstance(layer, keras.layers.RNN) for layer in _layers(model))
+        recurrent = len(recurrent_layers(model))
         report.record("recurrent layers (keras.layers.RNN, LSTM, ...)",
                       f"{recurrent} (needs >= {least_recurrent:g})",
                       recurrent >= least_recurrent, "context")
+        report.record("share of that change carried by the recurrent layers",
+                      f"{carried:.2f} (needs >= {least_carried:g})",
+                      carried >= least_carried, "context")
 
 
 def check_greedy(student_greedy):

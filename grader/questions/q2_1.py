@@ -9,9 +9,12 @@ Checked on a fixed batch, with the notebooks' relative error:
 - the logits' shape;
 - causality: the same batch with every character from position ``K`` on changed gives the
   same logits before ``K`` (a bidirectional layer fails);
-- memory: changing only the first character changes the logits at later steps, and the
-  model has a recurrent layer (``keras.layers.RNN``; Keras' LSTM is one). A model that
-  reads one character at a time (``Embedding`` then ``Dense``) is causal but has no context.
+- memory: changing only the first character changes the logits at later steps, the model
+  has a recurrent layer (``keras.layers.RNN``; Keras' LSTM is one), and at least half of
+  that change goes through its recurrent layers: while they read what they read for the
+  unchanged batch, the later logits must move at most half as much. A model that reads one
+  character at a time (``Embedding`` then ``Dense``) is causal but has no context; one whose
+  context comes from a causal convolution beside an unused LSTM has no recurrent memory.
 """
 
 from grader.registry import KIT_ANSWERS, Check, Question, RubricItem
@@ -25,7 +28,8 @@ QUESTION = Question(
         Check("causal: changing later characters leaves earlier logits unchanged", 1, "causal",
               rtol=0.0, atol=1e-6),
         Check("memory: later logits depend on the first character, through a recurrent "
-              "layer", 1, "context", kind="at_least"),
+              "layer (its effect, the recurrent layers, the share they carry)", 1, "context",
+              kind="at_least"),
     ),
     rubric=(
         RubricItem("model trained; loss and accuracy curves", 3),
@@ -40,16 +44,21 @@ UNITS = 16
 # What "depends on the first character" means: a relative change of the later logits of at
 # least this much (a model with memory changes them by 1e-2 or more; one without, by 0).
 CONTEXT_EFFECT = 1e-4
+# The least share of that change the recurrent layers must carry (an LSTM stack carries all
+# of it; a convolution beside an unused LSTM none).
+CARRIED_SHARE = 0.5
 
 
 def probe(namespace, context):
     """Returns ``logits_shape``; when it is right, ``causal`` (the relative change of the
     logits before K when the characters from K on change) and ``context`` ([the relative
     change of the logits after step 0 when only character 0 changes, the number of recurrent
-    layers])."""
-    import keras
+    layers, the share of that change they carry])."""
     import numpy as np
     from keras import ops
+
+    from course_kit.checks._common import recurrent_layers
+    from course_kit.checks.text import first_character_context
 
     probes = helpers()
     build = probes.student_object(namespace, "build_text_model", "function")
@@ -70,17 +79,19 @@ def probe(namespace, context):
     later = ids.copy()
     later[:, K:] = (later[:, K:] + 1) % vocab_size
     results["causal"] = np.array(probes.relative_error(logits_of(later)[:, :K], logits[:, :K]))
-    first = ids.copy()
-    first[:, 0] = (first[:, 0] + 1) % vocab_size
-    effect = probes.relative_error(logits_of(first)[:, 1:], logits[:, 1:])
-    recurrent = sum(isinstance(layer, keras.layers.RNN) for layer in probes.layers_of(model))
+    effect, carried = first_character_context(model, ids, vocab_size)
+    recurrent = len(recurrent_layers(model))
     if effect < CONTEXT_EFFECT:
         context.notes.append("the logits after step 0 do not depend on the first character: "
                              "the model has no memory of earlier characters")
     if not recurrent:
         context.notes.append("the model has no recurrent layer (keras.layers.LSTM or another "
                              "keras.layers.RNN)")
-    results["context"] = np.array([effect, recurrent], dtype=np.float64)
+    elif effect >= CONTEXT_EFFECT and carried < CARRIED_SHARE:
+        context.notes.append(f"only {carried:.0%} of the first character's effect on later "
+                             "logits goes through the recurrent layers: the model's memory "
+                             "must be their state")
+    results["context"] = np.array([effect, recurrent, carried], dtype=np.float64)
     return results
 
 
@@ -95,7 +106,7 @@ def record(public=False):
     inputs = {"vocab_size": np.array(vocab_size),
               "ids": seeded(21, public).integers(0, vocab_size, size=shape)}
     expected = {"logits_shape": np.array([*shape, vocab_size]), "causal": np.array(0.0),
-                "context": np.array([CONTEXT_EFFECT, 1.0])}
+                "context": np.array([CONTEXT_EFFECT, 1.0, CARRIED_SHARE])}
     return inputs, expected
 
 
@@ -151,6 +162,19 @@ def build_text_model(vocab_size, units):
         keras.layers.Dense(vocab_size),
     ])
 ''',
+    # the same convolution's context beside an LSTM that the logits never use
+    "causal_convolution_beside_unused_lstm": '''
+import keras
+
+
+def build_text_model(vocab_size, units):
+    ids = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(vocab_size, units)(ids)
+    context = keras.layers.Conv1D(units, 3, padding="causal", activation="tanh")(embedded)
+    unused = keras.layers.LSTM(units, return_sequences=True)(embedded)
+    logits = keras.layers.Dense(vocab_size)(context)
+    return keras.Model(ids, logits + 0.0 * keras.layers.Dense(vocab_size)(unused))
+''',
 }
 
 ALTERNATIVES = {
@@ -165,5 +189,17 @@ def build_text_model(vocab_size, units):
     x = keras.layers.RNN(keras.layers.LSTMCell(units), return_sequences=True)(x)
     x = keras.layers.RNN(keras.layers.LSTMCell(units), return_sequences=True)(x)
     return keras.Model(ids, keras.layers.Dense(vocab_size)(x))
+''',
+    # two LSTM layers with a residual connection from the embedding to the readout
+    "residual_lstm": '''
+import keras
+
+
+def build_text_model(vocab_size, units):
+    ids = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(vocab_size, units)(ids)
+    hidden = keras.layers.LSTM(units, return_sequences=True)(embedded)
+    hidden = keras.layers.LSTM(units, return_sequences=True)(hidden)
+    return keras.Model(ids, keras.layers.Dense(vocab_size)(hidden + embedded))
 ''',
 }
