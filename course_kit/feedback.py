@@ -87,6 +87,9 @@ HINTS = {
     "q1_1": {
         "not_implemented": _NOT_IMPLEMENTED,
         "returns": "return a dict of the five gradients keyed W_hx, W_hh, b_h, W_ph and b_p",
+        "exact": "the gradients must be exact to float64 round-off (relative error under 1e-13): "
+                 "keep the inputs' float64 and write the backward pass out; a numerical "
+                 "gradient is only an approximation",
         "grad_output": "only the last step counts: dL/dW_ph = h_T^T (softmax - one_hot) / batch "
                        "and dL/db_p is its sum over the batch",
         "grad_W_hh": "visit t = T, T-1, ..., 1: da_t = dL/dh_t * (1 - h_t^2), add "

@@ -43,6 +43,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+from grader.registry import AUTODIFF
+
 __all__ = ["violations"]
 
 # The child compiles each cell after grader.probes.strip_magics; read the same text (that
@@ -53,6 +55,8 @@ MAGIC_LINE = re.compile(r"^(\s*)([%!].*)$")
 
 OWN = "this question asks for your own implementation from raw weights and keras.ops"
 KIT = "this question asks for your own implementation, not the course kit's answer"
+BY_HAND = ("this question asks for the gradients by hand, in NumPy: no automatic, numerical or "
+           "symbolic differentiation library")
 KIT_OTHER = ("this question asks for your own implementation; from the course kit, graded "
              "cells may use only course_kit.data, course_kit.autodiff and course_kit.plots "
              "(run the kit's visible checks in a separate, ungraded cell)")
@@ -451,7 +455,8 @@ class _Checker:
             path = ".".join(parts)
         for prefix in self.forbidden:
             if _matches(path, prefix):
-                problems.append(KIT if prefix.startswith("course_kit") else OWN)
+                problems.append(BY_HAND if prefix in AUTODIFF else
+                                KIT if prefix.startswith("course_kit") else OWN)
                 break
         else:
             if any(part in self.class_names for part in parts[1:]):

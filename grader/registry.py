@@ -24,7 +24,7 @@ import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Check", "KERAS_GRAPH", "KERAS_RECURRENT", "KIT_ANSWERS", "NOTEBOOKS",
+__all__ = ["AUTODIFF", "Check", "KERAS_GRAPH", "KERAS_RECURRENT", "KIT_ANSWERS", "NOTEBOOKS",
            "OPTIMIZER_LIBRARIES", "QUESTIONS", "Question", "RubricItem", "module", "select"]
 
 # What an implementation question may not use: the kit's own answers and Keras' built-in
@@ -45,6 +45,13 @@ KERAS_RECURRENT = ("keras.layers.SimpleRNNCell", "keras.layers.SimpleRNN", "kera
 KERAS_GRAPH = ("keras.layers.Dense", "keras.layers.EinsumDense", "keras.layers.Attention",
                "keras.layers.AdditiveAttention", "keras.layers.MultiHeadAttention",
                "keras.layers.GroupQueryAttention")
+# What a derivative by hand (q1_1) may not use: the frameworks' automatic differentiation
+# (the whole framework: a forward pass in it is one call away from its gradient), the kit's
+# gradient helper, and libraries that differentiate numerically or symbolically. Finite
+# differences in NumPy are caught by the tolerance instead (q1_1's module says how).
+AUTODIFF = ("keras", "tensorflow", "tf_keras", "jax", "torch", "autograd", "course_kit.autodiff",
+            "scipy.differentiate", "scipy.optimize.approx_fprime", "scipy.optimize.check_grad",
+            "numdifftools", "sympy")
 OPTIMIZER_LIBRARIES = ("keras.optimizers", "tensorflow.keras.optimizers", "tf_keras.optimizers",
                        "tensorflow.optimizers", "torch.optim", "optax",
                        "jax.example_libraries.optimizers")
@@ -111,6 +118,9 @@ class Question:
     checks: tuple[Check, ...] = ()
     rubric: tuple[RubricItem, ...] = ()
     forbidden: tuple[str, ...] = ()
+    # Names too broad to look for in the student's objects (a whole framework, whose classes
+    # are every Keras layer's bases): refused in the graded cells' source only.
+    forbidden_in_source: tuple[str, ...] = ()
     bonus: bool = False
     time_factor: float = 1.0
     cells: tuple[str, ...] = field(default=())
@@ -123,6 +133,11 @@ class Question:
                 raise ValueError(f"{self.id}: check {check.name!r} requires outputs "
                                  f"{check.requires!r}: a tuple of outputs of the question's "
                                  f"checks ({sorted(outputs)})")
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        """Everything the source policy refuses in the graded cells."""
+        return self.forbidden + self.forbidden_in_source
 
     @property
     def probe(self) -> str:

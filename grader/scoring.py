@@ -192,7 +192,7 @@ def score_question(question: Question, outcome, reference: dict, sources: list[s
     nothing.
     """
     entry = {"checks": [], "notes": []}
-    reasons = policy.violations(sources, question.forbidden, names=question.code_cells)
+    reasons = policy.violations(sources, question.policy_names, names=question.code_cells)
     reported = [str(name) for name in outcome.header.get("kit_classes") or []]
     if reported and question.forbidden:
         reasons.append("the graded cells' objects are built on "

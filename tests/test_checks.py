@@ -279,6 +279,20 @@ def test_check_bptt_passes_the_numpy_reference_and_names_the_wrong_gradient():
     fails_with("q1_1", "returns", checks.check_bptt, lambda *args, **kwargs: [])
 
 
+def test_check_bptt_wants_exact_gradients_not_numerical_or_float32_ones():
+    from grader.questions import q1_1
+
+    namespace = {}
+    exec(q1_1.MUTANTS["richardson_differences"], namespace)
+    fails_with("q1_1", "exact", checks.check_bptt, namespace["bptt_vanilla_rnn"])
+
+    def in_float32(x, y, **weights):
+        return bptt_vanilla_rnn(x.astype("float32"), y,
+                                **{name: w.astype("float32") for name, w in weights.items()})
+
+    fails_with("q1_1", "exact", checks.check_bptt, in_float32)
+
+
 def test_check_optimizer_passes_the_kit_optimizers(capsys):
     assert checks.check_optimizer(SGD, "momentum") is None
     assert checks.check_optimizer(RMSProp, "rmsprop") is None

@@ -23,6 +23,7 @@ from grader import jail, mutants, references
 from grader.registry import QUESTIONS, module
 from grader.sandbox import Outcome
 from grader.scoring import compare, score_question
+from grader.scoring import relative_error as probes_relative_error
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOMATIC = [qid for qid, q in QUESTIONS.items() if q.automatic]
@@ -236,6 +237,33 @@ def test_swapping_an_rnn_input_step_tells_memory_from_a_rule_beside_it():
     # at a step that does not hold the answer, the swap changes nothing
     np.testing.assert_array_equal(probes.swapped_step_predictions(
         remembering, [rnn], x, partner, np.full(40, 3)), x[:, 0])
+
+
+def test_q1_1s_shortcuts_do_compute_the_gradients():
+    """The autodiff and finite-difference mutants of q1_1 get the gradients right to 1e-6 or
+    better: what makes them lose the points is the source policy and the float64 tolerance,
+    which this proves they need."""
+    from grader.questions import q1_1
+
+    inputs, expected = references.load("q1_1")
+    weights = {name: np.asarray(inputs[f"w_{name}"], dtype=np.float64) for name in q1_1.WEIGHTS}
+    for name in ("central_differences", "richardson_differences", "autodiff_with_the_kit",
+                 "jax_grad"):
+        namespace = {}
+        exec(q1_1.MUTANTS[name], namespace)
+        grads = namespace["bptt_vanilla_rnn"](np.asarray(inputs["x"], dtype=np.float64),
+                                              np.asarray(inputs["y"]), **weights)
+        for output, names in q1_1.OUTPUTS.items():
+            found = np.concatenate([np.ravel(grads[n]) for n in names])
+            assert probes_relative_error(found, expected[output]) < 1e-6, (name, output)
+            check = next(c for c in QUESTIONS["q1_1"].checks if c.output == output)
+            if name.endswith("differences"):
+                assert not compare(check, {output: found}, expected)["passed"], (name, output)
+    for name in ("autodiff_with_the_kit", "jax_grad"):
+        from grader import policy
+
+        reasons = policy.violations([q1_1.MUTANTS[name]], QUESTIONS["q1_1"].policy_names)
+        assert any("by hand" in reason for reason in reasons), (name, reasons)
 
 
 def test_swap_partners_share_the_step_and_differ_in_label_where_they_can():

@@ -46,7 +46,7 @@ STRICT = KIT_ANSWERS + KERAS_RECURRENT  # the forbidden list of the recurrent-ce
 
 
 def check(source, qid="q1_2"):
-    return violations([source], QUESTIONS[qid].forbidden, names=[qid])
+    return violations([source], QUESTIONS[qid].policy_names, names=[qid])
 
 
 # ---------------------------------------------------------------- honest sources
@@ -92,7 +92,7 @@ def test_solution_notebooks_pass_their_questions_policy(qid):
     """Honest students following the notebooks never lose points."""
     question = QUESTIONS[qid]
     sources = [SOLUTION_CELLS[c] for c in question.code_cells]
-    assert violations(sources, question.forbidden, names=question.code_cells) == []
+    assert violations(sources, question.policy_names, names=question.code_cells) == []
 
 
 @pytest.mark.parametrize("qid", sorted(STUDENT_CELLS))
@@ -100,7 +100,7 @@ def test_student_notebook_stubs_pass_their_questions_policy(qid):
     question = QUESTIONS[qid]
     if all(c in STUDENT_CELLS for c in question.code_cells):
         sources = [STUDENT_CELLS[c] for c in question.code_cells]
-        assert violations(sources, question.forbidden, names=question.code_cells) == []
+        assert violations(sources, question.policy_names, names=question.code_cells) == []
 
 
 HONEST = {

@@ -4,19 +4,28 @@ Contract: ``bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p)`` with NumPy arra
 ``(batch, T, d)``, ``y`` int ``(batch,)``, weights input-major) returns a dict of NumPy
 gradients of the mean cross-entropy at the last step, keyed by weight name. The reference is
 automatic differentiation (``course_kit.training.autodiff_vanilla_rnn_gradients``).
+
+By hand means by hand: the graded cell may not use a framework or a library that
+differentiates (``grader.registry.AUTODIFF``), and the gradients must match to float64
+round-off (``rtol`` 1e-12, ``atol`` 1e-13). Exact backpropagation in NumPy is within about
+3e-16 of the reference; central finite differences come within 2e-11 at best, and with
+Richardson extrapolation within about 5e-13, so a numerical gradient does not pass.
 """
 
-from grader.registry import KIT_ANSWERS, Check, Question, RubricItem
+from grader.registry import AUTODIFF, KIT_ANSWERS, Check, Question, RubricItem
 
 from . import edit, helpers
+
+# Float64 round-off: what exact gradients give, and finite differences do not reach.
+EXACT = {"rtol": 1e-12, "atol": 1e-13}
 
 QUESTION = Question(
     "q1_1", "Backpropagation through time for the vanilla RNN", 1,
     "01_backprop_through_time.ipynb",
     checks=(
-        Check("dL/dW_ph and dL/db_p", 2, "grad_output"),
-        Check("dL/dW_hh", 2, "grad_W_hh"),
-        Check("dL/dW_hx and dL/db_h", 2, "grad_input"),
+        Check("dL/dW_ph and dL/db_p", 2, "grad_output", **EXACT),
+        Check("dL/dW_hh", 2, "grad_W_hh", **EXACT),
+        Check("dL/dW_hx and dL/db_h", 2, "grad_input", **EXACT),
     ),
     rubric=(
         RubricItem("dL_T/dW_ph written correctly (depends only on the last step)", 2),
@@ -24,6 +33,7 @@ QUESTION = Question(
         RubricItem("vanishing and exploding gradients explained", 2),
     ),
     forbidden=KIT_ANSWERS,
+    forbidden_in_source=AUTODIFF,
 )
 
 WEIGHTS = ("W_hx", "W_hh", "b_h", "W_ph", "b_p")
@@ -96,7 +106,88 @@ def bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p):
     return grads
 '''
 
+_FINITE_DIFFERENCES = '''
+import numpy as np
+
+
+def loss(x, y, weights):
+    h = np.zeros((x.shape[0], weights["W_hh"].shape[0]))
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ weights["W_hx"] + h @ weights["W_hh"] + weights["b_h"])
+    logits = h @ weights["W_ph"] + weights["b_p"]
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(y)), y])
+
+
+def central_difference(x, y, weights, name, index, step):
+    plus = {key: value.copy() for key, value in weights.items()}
+    minus = {key: value.copy() for key, value in weights.items()}
+    plus[name][index] += step
+    minus[name][index] -= step
+    return (loss(x, y, plus) - loss(x, y, minus)) / (2 * step)
+
+
+def derivative(x, y, weights, name, index):
+    return central_difference(x, y, weights, name, index, 6e-6)
+
+
+def bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p):
+    weights = {"W_hx": W_hx, "W_hh": W_hh, "b_h": b_h, "W_ph": W_ph, "b_p": b_p}
+    grads = {}
+    for name, value in weights.items():
+        grads[name] = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            grads[name][index] = derivative(x, y, weights, name, index)
+    return grads
+'''
+
 MUTANTS = {
+    # no backward pass: central finite differences at the best step (about 2e-11 off)
+    "central_differences": _FINITE_DIFFERENCES,
+    # the same, with Richardson extrapolation (about 5e-13 off)
+    "richardson_differences": edit(_FINITE_DIFFERENCES, (
+        "    return central_difference(x, y, weights, name, index, 6e-6)",
+        "    coarse = central_difference(x, y, weights, name, index, 1e-3)\n"
+        "    fine = central_difference(x, y, weights, name, index, 5e-4)\n"
+        "    return (4 * fine - coarse) / 3")),
+    # no backward pass: the forward pass in keras.ops, differentiated by the kit's helper
+    "autodiff_with_the_kit": '''
+import numpy as np
+from keras import ops
+
+from course_kit.autodiff import value_and_grad
+
+
+def bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p):
+    def loss(W_hx, W_hh, b_h, W_ph, b_p):
+        h = ops.zeros((x.shape[0], W_hh.shape[0]), dtype=W_hh.dtype)
+        for t in range(x.shape[1]):
+            h = ops.tanh(ops.convert_to_tensor(x[:, t], W_hh.dtype) @ W_hx + h @ W_hh + b_h)
+        logits = h @ W_ph + b_p
+        return ops.mean(ops.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+    _, grads = value_and_grad(loss, W_hx, W_hh, b_h, W_ph, b_p)
+    names = ("W_hx", "W_hh", "b_h", "W_ph", "b_p")
+    return {name: ops.convert_to_numpy(g).astype(np.float64) for name, g in zip(names, grads)}
+''',
+    # no backward pass: jax.grad of a forward pass in jax.numpy
+    "jax_grad": '''
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def bptt_vanilla_rnn(x, y, W_hx, W_hh, b_h, W_ph, b_p):
+    def loss(weights):
+        h = jnp.zeros((x.shape[0], W_hh.shape[0]))
+        for t in range(x.shape[1]):
+            h = jnp.tanh(x[:, t] @ weights["W_hx"] + h @ weights["W_hh"] + weights["b_h"])
+        logits = h @ weights["W_ph"] + weights["b_p"]
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(len(y)), y])
+
+    weights = {"W_hx": W_hx, "W_hh": W_hh, "b_h": b_h, "W_ph": W_ph, "b_p": b_p}
+    return {name: np.asarray(g, dtype=np.float64) for name, g in jax.grad(loss)(weights).items()}
+''',
     # the chain rule through tanh forgotten: da_t = dL/dh_t
     "no_tanh_derivative": edit(_ANSWER, ("da = dh * (1.0 - hs[t] ** 2)", "da = dh")),
     # the loss summed over the batch instead of averaged
