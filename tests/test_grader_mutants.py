@@ -266,6 +266,20 @@ def test_q1_1s_shortcuts_do_compute_the_gradients():
         assert any("by hand" in reason for reason in reasons), (name, reasons)
 
 
+def test_q1_5s_library_counts_are_right_and_refused():
+    from grader import policy
+    from grader.questions import q1_5
+
+    inputs, expected = references.load("q1_5")
+    for name in ("keras_count_params", "torch_count_params"):
+        namespace = {}
+        exec(q1_5.MUTANTS[name], namespace)
+        counts = [namespace["count_parameters"](int(d), int(n), int(c))
+                  for d, n, c in inputs["sizes"]]
+        assert counts == expected["counts"].tolist(), name
+        assert policy.violations([q1_5.MUTANTS[name]], QUESTIONS["q1_5"].policy_names), name
+
+
 def test_swap_partners_share_the_step_and_differ_in_label_where_they_can():
     from grader.questions import swap_partners
 

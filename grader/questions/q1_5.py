@@ -3,10 +3,11 @@
 Contract: ``count_parameters(d, n, c)`` returns the number of trainable parameters of an
 LSTM cell with d inputs and n units plus a dense output layer with c classes. The reference
 is ``count_params()`` of real Keras models. The kit's own answer
-(``course_kit.training.count_lstm_parameters``) may not be used.
+(``course_kit.training.count_lstm_parameters``) may not be used, nor Keras' recurrent and dense
+layers (or another library's), whose ``count_params()`` would count for the student.
 """
 
-from grader.registry import KIT_ANSWERS, Check, Question, RubricItem
+from grader.registry import KERAS_RECURRENT, KIT_ANSWERS, Check, Question, RubricItem
 
 from . import edit, helpers
 
@@ -14,7 +15,7 @@ QUESTION = Question(
     "q1_5", "LSTM gates and parameter count", 1, "04_lstm.ipynb",
     checks=(Check("count_parameters(d, n, c) on several sizes", 3, "counts", kind="equal"),),
     rubric=(RubricItem("purpose of each gate and the choice of its non-linearity", 4),),
-    forbidden=KIT_ANSWERS,
+    forbidden=KIT_ANSWERS + KERAS_RECURRENT,
 )
 
 
@@ -49,6 +50,25 @@ def count_parameters(d, n, c):
 '''
 
 MUTANTS = {
+    # Keras counts: an LSTM and a Dense layer built and asked for count_params()
+    "keras_count_params": '''
+import keras
+
+
+def count_parameters(d, n, c):
+    model = keras.Sequential([keras.Input((None, d)), keras.layers.LSTM(n), keras.layers.Dense(c)])
+    return model.count_params()
+''',
+    # the same through PyTorch's LSTM and Linear
+    "torch_count_params": '''
+import torch
+
+
+def count_parameters(d, n, c):
+    layers = [torch.nn.LSTM(d, n, batch_first=True), torch.nn.Linear(n, c)]
+    # PyTorch keeps two bias vectors per gate where Keras keeps one
+    return sum(p.numel() for layer in layers for p in layer.parameters()) - 4 * n
+''',
     "no_gate_biases": edit(_ANSWER, ("4 * (d * n + n * n + n)", "4 * (d * n + n * n)")),
     "three_gates": edit(_ANSWER, ("4 * (d * n", "3 * (d * n")),
     "no_output_layer": edit(_ANSWER, (" + n * c + c", "")),
