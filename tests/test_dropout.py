@@ -68,3 +68,16 @@ def test_the_graph_models_use_it():
     for model in (GCNNodeClassifier(3), GATNodeClassifier(3)):
         assert isinstance(model.input_dropout, Dropout)
         assert isinstance(model.hidden_dropout, Dropout)
+
+
+def test_neighbouring_entries_and_successive_steps_are_independent():
+    layer = Dropout(0.6, seed=5)
+    ones = np.ones((300, 401), "float32")
+    first, second = (keras.ops.convert_to_numpy(layer(ones, training=True)) != 0
+                     for _ in range(2))
+    flat = first.ravel()
+    pairs = flat[: flat.size // 2 * 2].reshape(-1, 2)  # on JAX: the two halves of one word
+    # 60,000 pairs: the standard deviation of each frequency is about 0.0015
+    assert abs(np.mean(pairs[:, 0] & pairs[:, 1]) - 0.16) < 0.008
+    assert abs(np.mean(first[:-1] & first[1:]) - 0.16) < 0.008  # rows
+    assert abs(np.mean(first & second) - 0.16) < 0.008  # steps
