@@ -14,8 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORKS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 # The only library modules allowed to call a framework directly (see the design notes).
-INTEROP_MODULES = {"course_kit/autodiff.py", "course_kit/layers/tensorflow_sparse.py",
-                   "course_kit/seeding.py"}
+INTEROP_MODULES = {"course_kit/autodiff.py", "course_kit/layers/jax_random.py",
+                   "course_kit/layers/tensorflow_sparse.py", "course_kit/seeding.py"}
 
 
 def _run_python(code, backend):
